@@ -14,6 +14,7 @@ def render():
     for c in nb['cells']:
         src = ''.join(c['source']).strip()
         if not src or src.startswith('#| hide'): continue
+        if c['cell_type'] == 'markdown': src = src.replace('](images/', '](nbs/images/')  # links relative to the repo root
         parts.append(src if c['cell_type'] == 'markdown' else f"```python\n{src}\n```")
     return '\n\n'.join(parts) + '\n'
 
