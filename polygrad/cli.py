@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/06a_cli.ipynb #fe666102
+# %% ../nbs/06a_cli.ipynb #cc42df46
 import argparse, json, sys
 from .train import train
 
