@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/06a_cli.ipynb #cc42df46
-import argparse, json, sys
+# %% ../nbs/06a_cli.ipynb #5e5f2b1f
+import argparse, json, sys, math
 from .train import train
+from .sweep import sweep_grid, run_jobs
 
 def _parse_value(v):
     try: return json.loads(v)
@@ -27,11 +28,35 @@ def main(argv=None):
     t.add_argument('--device', default='auto')
     t.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='override any Config field')
     t.add_argument('--no-progress', action='store_true')
+    w = sub.add_parser('sweep', help='run a grid of PolyGRAD runs, here or on a Ray cluster')
+    w.add_argument('--env', nargs='+', default=['InvertedPendulum-v5'], help='gymnasium environment ids')
+    w.add_argument('--seed', nargs='+', type=int, default=[0], help='random seeds')
+    w.add_argument('--mode', nargs='+', default=['guided'], help="sampler modes: 'guided' and ablations of section 5.4")
+    w.add_argument('--preset', default='cpu', help="'smoke', 'cpu' or 'paper' (default: %(default)s)")
+    w.add_argument('--steps', type=int, default=None, help="total real environment steps per run (default: the preset's)")
+    w.add_argument('--out-dir', default='runs/sweep', help='runs go to OUT_DIR/<env>/<mode>/s<seed> (default: %(default)s)')
+    w.add_argument('--device', default='auto')
+    w.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='override any Config field of every run')
+    w.add_argument('--backend', default='local', choices=['local', 'ray'])
+    w.add_argument('--address', default=None, help="Ray: 'auto' or host:port of a running cluster (default: start Ray here)")
+    w.add_argument('--cpus-per-run', type=float, default=1)
+    w.add_argument('--gpus-per-run', type=float, default=0)
+    w.add_argument('--no-progress', action='store_true')
     a = p.parse_args(argv)
     overrides = {}
     for kv in a.set:
         if '=' not in kv: p.error(f"--set expects NAME=VALUE, got {kv!r}")
         k, v = kv.split('=', 1); overrides[k] = _parse_value(v)
+    if a.cmd == 'sweep':
+        try:
+            jobs = sweep_grid(a.env, a.seed, a.mode, a.preset, a.out_dir, a.steps, overrides, a.device)
+            rows = run_jobs(jobs, a.backend, a.address, a.cpus_per_run, a.gpus_per_run, raise_on_error=False, progress=not a.no_progress)
+        except ValueError as e:
+            print(f"polygrad: {e}", file=sys.stderr); return 2
+        for r in rows:
+            wall = '' if math.isnan(r['wall_s']) else f"{r['wall_s']:.0f} s"
+            print(f"{r['status']:>8}  {r['out_dir']}  {wall}{'  ' + r['error'] if r['error'] else ''}")
+        return 1 if any(r['status'] == 'failed' for r in rows) else 0
     try:
         run_dir = train(a.env, a.preset, a.seed, a.steps, a.out_dir, a.resume, a.device, overrides, progress=not a.no_progress)
     except ValueError as e:
