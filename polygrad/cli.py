@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/06a_cli.ipynb #5e5f2b1f
-import argparse, json, sys, math
+# %% ../nbs/06a_cli.ipynb #471fc92b
+import argparse, json, sys
 from .train import train
-from .sweep import sweep_grid, run_jobs
+from .sweep import sweep_grid, run_jobs, result_line
 
 def _parse_value(v):
     try: return json.loads(v)
@@ -53,9 +53,7 @@ def main(argv=None):
             rows = run_jobs(jobs, a.backend, a.address, a.cpus_per_run, a.gpus_per_run, raise_on_error=False, progress=not a.no_progress)
         except ValueError as e:
             print(f"polygrad: {e}", file=sys.stderr); return 2
-        for r in rows:
-            wall = '' if math.isnan(r['wall_s']) else f"{r['wall_s']:.0f} s"
-            print(f"{r['status']:>8}  {r['out_dir']}  {wall}{'  ' + r['error'] if r['error'] else ''}")
+        for r in rows: print(result_line(r))
         return 1 if any(r['status'] == 'failed' for r in rows) else 0
     try:
         run_dir = train(a.env, a.preset, a.seed, a.steps, a.out_dir, a.resume, a.device, overrides, progress=not a.no_progress)
