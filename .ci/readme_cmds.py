@@ -8,13 +8,20 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 
 def render():
-    "Markdown of nbs/index.ipynb: markdown cells verbatim, code cells as python blocks (outputs dropped)."
+    "Markdown of nbs/index.ipynb: markdown cells verbatim, code cells as python blocks (outputs dropped), record cells rendered from their records."
     nb = json.loads((root / 'nbs' / 'index.ipynb').read_text())
     parts = ['<!-- generated from nbs/index.ipynb by `python .ci/readme_cmds.py write`; edit the notebook -->']
-    for c in nb['cells']:
+    shown = None
+    for i, c in enumerate(nb['cells']):
         src = ''.join(c['source']).strip()
         if not src or src.startswith('#| hide'): continue
         if c['cell_type'] == 'markdown': src = src.replace('](images/', '](nbs/images/')  # links relative to the repo root
+        elif 'show_record(' in src:
+            if shown is None:
+                from polygrad.results import record_cells, _view_of  # needs the installed package (write / check only)
+                shown = dict(record_cells(root / 'nbs' / 'index.ipynb'))
+            if i in shown:  # a record: its tables, figure linked, as the notebook shows it (files relative to the repo root)
+                parts.append(_view_of(src, root / 'nbs').markdown(links=True)); continue
         parts.append(src if c['cell_type'] == 'markdown' else f"```python\n{src}\n```")
     return '\n\n'.join(parts) + '\n'
 

@@ -7,7 +7,7 @@ __all__ = ['main']
 
 # %% ../nbs/06a_cli.ipynb #471fc92b
 import argparse, json, sys
-from .train import train
+from .train import train, RunStopped, Interrupted
 from .sweep import sweep_grid, run_jobs, result_line
 
 def _parse_value(v):
@@ -54,10 +54,14 @@ def main(argv=None):
         except ValueError as e:
             print(f"polygrad: {e}", file=sys.stderr); return 2
         for r in rows: print(result_line(r))
-        return 1 if any(r['status'] == 'failed' for r in rows) else 0
+        return 1 if any(r['status'] in ('failed', 'interrupted', 'not run') for r in rows) else 0
     try:
         run_dir = train(a.env, a.preset, a.seed, a.steps, a.out_dir, a.resume, a.device, overrides, progress=not a.no_progress)
-    except ValueError as e:
+    except ValueError as e:  # bad settings or paths, nothing usable to resume
         print(f"polygrad: {e}", file=sys.stderr); return 2
+    except Interrupted as e:  # SIGTERM / SIGINT: the checkpoint is written, --resume continues
+        print(f"polygrad: {e}", file=sys.stderr); return 128 + e.signum
+    except RunStopped as e:  # a full disk, non-finite values that a restore did not cure
+        print(f"polygrad: {e}", file=sys.stderr); return 1
     print(run_dir)
     return 0

@@ -185,7 +185,8 @@ class EpisodeBuffer:
 
     @classmethod
     def from_state(cls, s):
-        "Rebuild a buffer from `state()`."
+        "Rebuild a buffer from `state()` (numpy arrays, or tensors as a checkpoint stores them)."
+        s = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in s.items()}
         buf = cls(*[int(x) for x in s['dims']], capacity=max(len(s['obs']), 1))
         n = len(s['obs'])
         for k in _FIELDS: buf._d[k][:n] = s[k]

@@ -83,10 +83,12 @@ def clipped_fraction(policy:Callable, obs, act, # as in `standardised_actions`
 def action_diagnostics(policy:Callable, # the policy the batch should follow
                        im:Imagined, # imagined batch (raw units)
                        clip_std:float=3.): # the sampler's clamp
-    "act_std (Eq. 9), mean, KS distance to N(0,1) and clipped fraction of an imagined batch under `policy`."
+    "act_std (Eq. 9), mean, KS distance to N(0,1), worst per-step mean and std, and clipped fraction of an imagined batch under `policy`."
     z = standardised_actions(policy, im.obs, im.act)
     zf = z.reshape(-1, z.shape[-1])
+    m_t, s_t = z.mean((0, 2)), z.std(0).mean(-1)  # per time step, as `guided_sample`'s diagnostics
     return dict(act_std=zf.std(0).mean().item(), act_mean=zf.mean().item(), ks=ks_distance(z),
+                act_mean_t_absmax=m_t.abs().max().item(), act_std_t_maxdev=(s_t - 1).abs().max().item(),
                 clip_frac=(z.abs() >= clip_std - 1e-3).float().mean().item(), n=z.numel())
 
 # %% ../nbs/04_delta.ipynb #3ef39a83

@@ -15,8 +15,10 @@ from .data import EpisodeBuffer
 from .denoiser import check_compile, compiled
 
 # %% auto #0
-__all__ = ['MODES', 'Policy', 'gaussian_params', 'policy_mean_std', 'policy_score', 'GaussianPolicy', 'LinearGaussianPolicy',
-           'LinearSystem', 'Imagined', 'guided_sample']
+__all__ = ['PAPER_MODES', 'MODES', 'MODE_STEPS', 'Policy', 'gaussian_params', 'policy_mean_std', 'policy_score', 'GaussianPolicy',
+           'LinearGaussianPolicy', 'LinearSystem', 'Imagined', 'ks_normal', 'StepContext', 'step_guided',
+           'step_random_actions', 'step_policy_sampling', 'step_state_update', 'step_noisy_state_cond',
+           'step_noisy_state_cond_xt', 'guided_sample', 'chain_act_std', 'langevin_delta']
 
 # %% ../nbs/03_sampler.ipynb #42a9c991
 @runtime_checkable
@@ -160,7 +162,7 @@ class Imagined:
     act: torch.Tensor # (B, h, act_dim)
     rew: torch.Tensor # (B, h)
     term: torch.Tensor # (B, h), 0/1 floats
-    diag: dict = field(default_factory=dict) # scalar diagnostics (see `guided_sample`)
+    diag: dict = field(default_factory=dict) # diagnostics (see `guided_sample`): scalars, and per-time-step lists
 
     def __len__(self): return self.obs.shape[0]
     @property
@@ -174,8 +176,21 @@ class Imagined:
     def __repr__(self):
         return f"Imagined(batch={len(self)}, h={self.horizon}, obs_dim={self.obs.shape[-1]}, act_dim={self.act.shape[-1]})"
 
+# %% ../nbs/03_sampler.ipynb #b1c7e2a1
+def ks_normal(z:torch.Tensor): # values, any shape (pooled)
+    "Kolmogorov-Smirnov distance of the pooled values of `z` to N(0, 1), as a 0-d tensor on z's device (NaN if any value is)."
+    z = z.detach().reshape(-1).float()
+    n = z.numel()
+    if n == 0: raise ValueError("ks_normal needs at least one value.")
+    zs = torch.from_numpy(np.sort(z.numpy())) if z.device.type == 'cpu' else z.sort().values  # numpy sorts ~20x faster on a CPU
+    cdf = torch.special.ndtr(zs)
+    i = torch.arange(1, n + 1, device=z.device, dtype=cdf.dtype)
+    return torch.maximum((i / n - cdf).max(), (cdf - (i - 1) / n).max())
+
+
 # %% ../nbs/03_sampler.ipynb #54112186
-MODES = ('guided', 'random_actions', 'policy_sampling', 'no_clip', 'state_update', 'noisy_state_cond')
+PAPER_MODES = ('guided', 'random_actions', 'policy_sampling', 'no_clip', 'state_update', 'noisy_state_cond')  # Section 5.4, as the authors ran them
+MODES = PAPER_MODES + ('noisy_state_cond_xt',)  # plus the paper's text of Noisy State Conditioning
 
 def _device_of(m):
     "Device of a module's first parameter, else first buffer, else its schedule's, else CPU."
@@ -203,11 +218,19 @@ def _clamp(a, mu, std, c):
     lo, hi = mu - c * std, mu + c * std
     return torch.clamp(a, lo, hi), ((a < lo) | (a > hi)).float().mean()
 
+def _post_mean(x0, x_t, c1:float, c2:float, clip:float|None):
+    "Posterior mean c1 x0 + c2 x_t (Line 13), its change from x_t clamped to +-clip (None: no clamp); also the fraction clamped."
+    mean = c1 * x0 + c2 * x_t
+    if clip is None: return mean, None
+    change = mean - x_t
+    return x_t + change.clamp(-clip, clip), (change.abs() > clip).float().mean()
+
 def _gauss_mean_std(policy, obs, bf16:bool):
     "Mean and std (float32) of a Gaussian policy at `obs`, its network optionally under bfloat16 autocast."
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
-        mu, std = gaussian_params(policy(obs))
-    return mu.float(), std.float()
+        ms = getattr(policy, 'mean_std', None)  # the policy's own fast path (no Distribution object) if it has one
+        mu, std = ms(obs) if callable(ms) else gaussian_params(policy(obs))
+    return mu.float(), std.float().expand_as(mu)
 
 def _predictor(diffusion, bf16, compile, int8=False):
     "`(xt, a_norm, t) -> x0_hat`: the diffusion's fast `predictor` if it has one, else `predict_x0` (under autocast if `bf16`)."
@@ -228,7 +251,153 @@ def _state_update(policy, x0, a_raw, o_loc, o_scale, delta, inpaint, s0n):
     x0[..., :o] += delta * g
     return inpaint(x0, s0n)
 
-# %% ../nbs/03_sampler.ipynb #836a0520
+# %% ../nbs/03_sampler.ipynb #b09214bf
+@dataclass
+class StepContext:
+    "What every step of `guided_sample` shares: the policy, the unit conversions, the schedule's floats, the noise, the clamp counter."
+    policy: Callable # policy(raw obs) -> distribution over raw actions
+    mean_std: Callable|None # raw obs -> (mu, std) float32 of a Gaussian policy (the fast path); None: use `policy`
+    gen: torch.Generator|None # the sampler's random generator
+    delta: float # action update scale
+    clip_std: float|None # Eq. 11's clamp in the loop, in policy stds (None: no clamp)
+    action_noise: float # scale of the sqrt(beta_tilde) action noise
+    o_loc: torch.Tensor; o_sc: torch.Tensor; a_loc: torch.Tensor; a_sc: torch.Tensor # raw = normalised x scale + loc
+    c1: list; c2: list; sd: list # posterior-mean coefficients and posterior std per step t, as Python floats
+    za: torch.Tensor # action noise buffer, refilled in place
+    inpaint: Callable; s0n: torch.Tensor # the diffusion's inpainting and the normalised start states
+    n_clip: torch.Tensor # sum over steps of the fraction of actions moved by the clamp
+
+    def raw_states(self, x): return x[..., :self.o_loc.shape[-1]] * self.o_sc + self.o_loc
+    def post_mean(self, x0, x_t, t, clip): return _post_mean(x0, x_t, self.c1[t], self.c2[t], clip)
+
+    def guide(self, s_raw, a):
+        "Eq. 11 and Line 10 in raw units: clamp `a` to mu +- clip_std sigma of the policy at `s_raw`, then add delta x score."
+        if self.mean_std is not None: mu, std = self.mean_std(s_raw)
+        else: dist = self.policy(s_raw)
+        a_raw = a * self.a_sc + self.a_loc
+        if self.clip_std is not None:
+            a_raw, frac = _clamp(a_raw, *((mu, std) if self.mean_std is not None else policy_mean_std(dist)), self.clip_std)
+            self.n_clip += frac
+        score = (mu - a_raw) / std.square() if self.mean_std is not None else policy_score(self.policy, s_raw, a_raw, dist)
+        return a_raw + self.delta * score
+
+    def renoise(self, a_raw, t):
+        "Back to normalised units, plus the posterior-std noise of step t (the rest of Line 10)."
+        return (a_raw - self.a_loc) / self.a_sc + (self.action_noise * self.sd[t]) * self.za.normal_(generator=self.gen)
+
+# %% ../nbs/03_sampler.ipynb #9b6045f0
+def step_guided(ctx:StepContext, t:int, x_t, x0, post, a): # as every step function
+    "`guided` and `no_clip` (ctx.clip_std None): Line 10 with Eq. 11 at the predicted clean states."
+    return ctx.renoise(ctx.guide(ctx.raw_states(x0), a), t), x0, post
+
+def step_random_actions(ctx:StepContext, t:int, x_t, x0, post, a):
+    "`random_actions`: the actions stay the initial noise."
+    return a, x0, post
+
+def step_policy_sampling(ctx:StepContext, t:int, x_t, x0, post, a):
+    "`policy_sampling`: a fresh sample of the policy at the predicted clean states (no clamp, no noise)."
+    s = ctx.raw_states(x0)
+    if ctx.mean_std is None: a_raw = _sample(ctx.policy(s), ctx.gen)
+    else:
+        mu, std = ctx.mean_std(s)
+        a_raw = mu + std * torch.randn(mu.shape, generator=ctx.gen, device=mu.device)
+    return (a_raw - ctx.a_loc) / ctx.a_sc, x0, post
+
+def step_state_update(ctx:StepContext, t:int, x_t, x0, post, a):
+    "`state_update`: as `guided`, then Eq. 8 / 12 on the predicted clean states and their posterior mean without the change clip."
+    a_raw = ctx.guide(ctx.raw_states(x0), a)
+    x0 = _state_update(ctx.policy, x0, a_raw, ctx.o_loc, ctx.o_sc, ctx.delta, ctx.inpaint, ctx.s0n)
+    return ctx.renoise(a_raw, t), x0, ctx.post_mean(x0, x_t, t, None)
+
+def step_noisy_state_cond(ctx:StepContext, t:int, x_t, x0, post, a):
+    "`noisy_state_cond` (the authors' ablation): Line 10 with Eq. 11 at the change-clipped posterior mean."
+    return ctx.renoise(ctx.guide(ctx.raw_states(post[0]), a), t), x0, post
+
+def step_noisy_state_cond_xt(ctx:StepContext, t:int, x_t, x0, post, a):
+    "`noisy_state_cond_xt` (the paper's text): Line 10 with Eq. 11 at the noisy states x_t."
+    return ctx.renoise(ctx.guide(ctx.raw_states(x_t), a), t), x0, post
+
+MODE_STEPS = dict(guided=step_guided, random_actions=step_random_actions, policy_sampling=step_policy_sampling,
+                  no_clip=step_guided, state_update=step_state_update, noisy_state_cond=step_noisy_state_cond,
+                  noisy_state_cond_xt=step_noisy_state_cond_xt)  # mode -> step function of `guided_sample`
+
+# %% ../nbs/03_sampler.ipynb #a360e2f9
+def _check_inputs(diffusion, normaliser, s0, delta, mode, clip_std, horizon, a_init):
+    "`guided_sample`'s inputs checked and converted: (delta, s0, a_init, device, horizon), or a ValueError saying what is wrong."
+    if mode not in MODES: raise ValueError(f"Unknown sampler mode {mode!r}; expected one of {MODES}.")
+    try: d = float(delta)
+    except (TypeError, ValueError): d = float('nan')
+    if not (math.isfinite(d) and d >= 0): raise ValueError(f"delta must be a finite number >= 0, got {delta!r}.")
+    if clip_std is not None and not clip_std > 0: raise ValueError(f"clip_std must be positive or None, got {clip_std}.")
+    for k in ('schedule', 'obs_dim', 'act_dim', 'horizon', 'predict_x0', 'inpaint'):
+        if not hasattr(diffusion, k): raise ValueError(f"The diffusion model lacks `{k}`; pass a polygrad.denoiser.TrajectoryDiffusion.")
+    n = getattr(normaliser, 'n', None)
+    if isinstance(n, dict) and (n.get('obs', 1) == 0 or n.get('act', 1) == 0):
+        raise ValueError("The normaliser has seen no observations or actions yet; fit it (Normaliser.from_buffer or update) first.")
+    dev, o, A = _device_of(diffusion), diffusion.obs_dim, diffusion.act_dim
+    h = int(horizon or diffusion.horizon)
+    s0 = torch.as_tensor(s0, dtype=torch.float32).to(dev)
+    if s0.ndim != 2 or s0.shape[1] != o or len(s0) == 0:
+        raise ValueError(f"s0 must be a non-empty batch of raw start states of shape (B, {o}), got {tuple(s0.shape)}.")
+    if a_init is not None:
+        a_init = torch.as_tensor(a_init, dtype=torch.float32).to(dev)
+        if a_init.shape != (len(s0), h, A): raise ValueError(f"a_init must have shape {(len(s0), h, A)}, got {tuple(a_init.shape)}.")
+    return d, s0, a_init, dev, h
+
+def _step_context(diffusion, policy, normaliser, s0, h, mode, delta, gen, clip_std, action_noise, bf16, policy_bf16, compile):
+    "The `StepContext` of a `guided_sample` call and whether its loop needs autograd (built outside inference mode)."
+    dev, o, A, sched = s0.device, diffusion.obs_dim, diffusion.act_dim, diffusion.schedule
+    o_loc, o_sc = _affine(normaliser, 'obs', o, dev)
+    a_loc, a_sc = _affine(normaliser, 'act', A, dev)
+    normaliser.unnorm_traj(torch.zeros(o + 2, device=dev))  # warm the normaliser's cache with normal (non-inference) tensors
+    s0n = normaliser.norm(s0, 'obs')
+    with torch.no_grad(): gauss = gaussian_params(policy(s0[:1])) is not None  # probe: Gaussian (closed-form score) or not
+    needs_grad = mode == 'state_update' or (mode != 'random_actions' and not gauss)
+    cmode, pol_bf16 = check_compile(compile), bf16 if policy_bf16 is None else bool(policy_bf16)
+    pol_fn = _gauss_mean_std if cmode is None else compiled(_gauss_mean_std, cmode)
+    def mean_std(obs): # mean and std of a Gaussian policy (the fast path)
+        if cmode != 'reduce-overhead': return pol_fn(policy, obs, pol_bf16)
+        torch.compiler.cudagraph_mark_step_begin()
+        return tuple(v.clone() for v in pol_fn(policy, obs, pol_bf16))
+    c1, c2, sd = (v.to(dev, torch.float32) for v in (sched.posterior_mean_coef1, sched.posterior_mean_coef2, sched.posterior_variance))
+    ctx = StepContext(policy, mean_std if gauss else None, gen, delta, None if mode == 'no_clip' else clip_std, action_noise,
+                      o_loc, o_sc, a_loc, a_sc, c1.tolist(), c2.tolist(), sd.sqrt().tolist(),
+                      torch.empty(len(s0), h, A, device=dev), diffusion.inpaint, s0n, torch.zeros((), device=dev))
+    return ctx, needs_grad
+
+# %% ../nbs/03_sampler.ipynb #6669f474
+def _finish(ctx:StepContext, policy, normaliser, x, x_t, a, s0, mode, clip_std, diag):
+    "The returned batch in raw units (the final clamp: every mode but no_clip) and its diagnostics, as tensors."
+    o, A = s0.shape[-1], ctx.a_loc.shape[-1]
+    traj = normaliser.unnorm_traj(x)
+    obs = traj[..., :o].clone(); obs[:, 0] = s0
+    a_raw = a * ctx.a_sc + ctx.a_loc
+    clip_final, ms_obs = torch.zeros((), device=s0.device), None
+    if clip_std is not None and mode != 'no_clip':
+        if mode == 'noisy_state_cond_xt': ms = policy_mean_std(policy(ctx.raw_states(x_t)))
+        else: ms = ms_obs = policy_mean_std(policy(obs))
+        a_raw, clip_final = _clamp(a_raw, *ms, clip_std)
+    diag['clip_frac'] = clip_final
+    try:  # on-policy diagnostics: the standardised actions (Eq. 9) at the returned states
+        mu, std = ms_obs if ms_obs is not None else policy_mean_std(policy(obs))
+        z = (a_raw - mu) / std
+        zs = z.reshape(-1, A)
+        m_t, s_t = z.mean((0, 2)), z.std(0).mean(-1)  # per time step: mean over batch and dims, std over batch (mean over dims)
+        diag.update(act_std=zs.std(0).mean(), act_mean=zs.mean(), act_abs_max=zs.abs().max(), act_ks=ks_normal(z),
+                    act_mean_t_absmax=m_t.abs().max(), act_std_t_maxdev=(s_t - 1).abs().max(), act_mean_t=m_t, act_std_t=s_t)
+    except ValueError: pass
+    rew, term = traj[..., o], (traj[..., o + 1] > 0.5).float()
+    diag['term_frac'] = term.mean()
+    return obs, a_raw, rew, term
+
+def _fetch(diag:dict):
+    "The diagnostics' tensors as Python numbers and lists, with one host sync."
+    tens = {k: v for k, v in diag.items() if isinstance(v, torch.Tensor)}
+    flat = torch.cat([v.reshape(-1).float() for v in tens.values()]).tolist()
+    for k, v in tens.items(): diag[k], flat = (flat[:v.numel()] if v.ndim else flat[0]), flat[v.numel():]
+    return diag
+
+# %% ../nbs/03_sampler.ipynb #0fe3cf28
 def guided_sample(diffusion, # a `TrajectoryDiffusion` (or anything with its attributes and `predict_x0`/`inpaint`)
                   policy:Callable, # policy(raw obs) -> distribution over raw actions
                   s0, # raw start states (B, obs_dim), numpy or torch
@@ -248,113 +417,79 @@ def guided_sample(diffusion, # a `TrajectoryDiffusion` (or anything with its att
                   policy_bf16:bool|None=None, # bfloat16 autocast for a Gaussian policy's network; None: same as `bf16`
                   compile:bool|str=False, # torch.compile the denoiser and the Gaussian policy: True or a torch.compile mode
                   int8:bool=False, # int8 weights and activations in the denoiser's large linear layers (fast with `compile`)
-                  callback:Callable|None=None, # called after every step with a dict(t, x_t, x0, a, x)
+                  callback:Callable|None=None, # called after every step with a dict(t, x_t, x0, a, x) (`a`: after this step's update)
                  ) -> Imagined:
     "Generate imagined trajectories from raw start states `s0` by policy-guided trajectory diffusion (Algorithm 2)."
-    if mode not in MODES: raise ValueError(f"Unknown sampler mode {mode!r}; expected one of {MODES}.")
-    try: d = float(delta)
-    except (TypeError, ValueError): d = float('nan')
-    if not (math.isfinite(d) and d >= 0): raise ValueError(f"delta must be a finite number >= 0, got {delta!r}.")
-    delta = d
-    if clip_std is not None and not clip_std > 0: raise ValueError(f"clip_std must be positive or None, got {clip_std}.")
-    for k in ('schedule', 'obs_dim', 'act_dim', 'horizon', 'predict_x0', 'inpaint'):
-        if not hasattr(diffusion, k): raise ValueError(f"The diffusion model lacks `{k}`; pass a polygrad.denoiser.TrajectoryDiffusion.")
-    n = getattr(normaliser, 'n', None)
-    if isinstance(n, dict) and (n.get('obs', 1) == 0 or n.get('act', 1) == 0):
-        raise ValueError("The normaliser has seen no observations or actions yet; fit it (Normaliser.from_buffer or update) first.")
-    dev = _device_of(diffusion)
-    o, A = diffusion.obs_dim, diffusion.act_dim
-    h = int(horizon or diffusion.horizon)
-    s0 = torch.as_tensor(s0, dtype=torch.float32).to(dev)
-    if s0.ndim != 2 or s0.shape[1] != o or len(s0) == 0:
-        raise ValueError(f"s0 must be a non-empty batch of raw start states of shape (B, {o}), got {tuple(s0.shape)}.")
-    B = len(s0)
-    if a_init is not None:
-        a_init = torch.as_tensor(a_init, dtype=torch.float32).to(dev)
-        if a_init.shape != (B, h, A): raise ValueError(f"a_init must have shape {(B, h, A)}, got {tuple(a_init.shape)}.")
-    gen = generator if generator is not None else (torch.Generator(dev).manual_seed(seed) if seed is not None else None)
-    sched = diffusion.schedule
-    N = len(sched.betas)
+    delta, s0, a_init, dev, h = _check_inputs(diffusion, normaliser, s0, delta, mode, clip_std, horizon, a_init)
+    o, A, B, N = diffusion.obs_dim, diffusion.act_dim, len(s0), len(diffusion.schedule.betas)
     if clip_state_steps is None: clip_state_steps = round(10 * N / 128)
-    post_std = sched.posterior_variance.to(dev, torch.float32).sqrt()
-    c1, c2 = (sched.posterior_mean_coef1.to(dev, torch.float32), sched.posterior_mean_coef2.to(dev, torch.float32))
-    o_loc, o_sc = _affine(normaliser, 'obs', o, dev)
-    a_loc, a_sc = _affine(normaliser, 'act', A, dev)
-    normaliser.unnorm_traj(torch.zeros(o + 2, device=dev))  # warm the normaliser's cache with normal (non-inference) tensors
-    s0n = normaliser.norm(s0, 'obs')
-    with torch.no_grad(): probe = policy(s0[:1])
-    needs_grad = mode == 'state_update' or (mode != 'random_actions' and gaussian_params(probe) is None)
-    clip = clip_std is not None and mode not in ('no_clip', 'policy_sampling', 'random_actions')
-    inpaint = diffusion.inpaint
-    cmode = check_compile(compile)
-    predict = _predictor(diffusion, bf16, compile, int8)
-    gauss, pol_bf16 = gaussian_params(probe) is not None, bf16 if policy_bf16 is None else bool(policy_bf16)
-    pol_fn = _gauss_mean_std if cmode is None else compiled(_gauss_mean_std, cmode)
-    def policy_ms(obs): # mean and std of a Gaussian policy (the fast path)
-        if cmode != 'reduce-overhead': return pol_fn(policy, obs, pol_bf16)
-        torch.compiler.cudagraph_mark_step_begin()
-        return tuple(v.clone() for v in pol_fn(policy, obs, pol_bf16))
-    c1l, c2l, sdl = c1.tolist(), c2.tolist(), post_std.tolist()  # per-step coefficients as Python floats
-
+    gen = generator if generator is not None else (torch.Generator(dev).manual_seed(seed) if seed is not None else None)
+    ctx, needs_grad = _step_context(diffusion, policy, normaliser, s0, h, mode, delta, gen, clip_std, action_noise,
+                                    bf16, policy_bf16, compile)
+    predict, step = _predictor(diffusion, bf16, compile, int8), MODE_STEPS[mode]
     was_training = diffusion.training if isinstance(diffusion, nn.Module) else None
     if was_training is not None: diffusion.eval()
     start = time.perf_counter()
     try:
         with (torch.no_grad() if needs_grad else torch.inference_mode()):
-            x = inpaint(torch.randn(B, h, o + 2, generator=gen, device=dev), s0n)
-            a = torch.randn(B, h, A, generator=gen, device=dev) if a_init is None else a_init.clone()
-            ts = torch.arange(N, device=dev)
-            zx, za = torch.empty_like(x), torch.empty_like(a)  # noise buffers, refilled in place every step
-            n_clip, n_sclip = torch.zeros((), device=dev), torch.zeros((), device=dev)
+            x = ctx.inpaint(torch.randn(B, h, o + 2, generator=gen, device=dev), ctx.s0n)  # Lines 3 and 6
+            a = torch.randn(B, h, A, generator=gen, device=dev) if a_init is None else a_init.clone()  # Line 2
+            ts, zx, n_sclip = torch.arange(N, device=dev), torch.empty_like(x), torch.zeros((), device=dev)
             for t in range(N - 1, -1, -1):
-                x_t, tt = x, ts[t].expand(B)
-                x0 = inpaint(predict(x_t, a, tt).float(), s0n)
-                if t > 0 and mode != 'random_actions':
-                    s_pol = (x_t if mode == 'noisy_state_cond' else x0)[..., :o] * o_sc + o_loc
-                    if gauss: mu, std = policy_ms(s_pol)
-                    else: dist = policy(s_pol)
-                    if mode == 'policy_sampling':
-                        a_raw = mu + std * torch.randn(mu.shape, generator=gen, device=dev) if gauss else _sample(dist, gen)
-                        a = (a_raw - a_loc) / a_sc
-                    else:
-                        a_raw = a * a_sc + a_loc
-                        if clip:
-                            a_raw, frac = _clamp(a_raw, *((mu, std) if gauss else policy_mean_std(dist)), clip_std)
-                            n_clip += frac
-                        score = (mu - a_raw) / std.square() if gauss else policy_score(policy, s_pol, a_raw, dist)
-                        a_raw = a_raw + delta * score
-                        if mode == 'state_update': x0 = _state_update(policy, x0, a_raw, o_loc, o_sc, delta, inpaint, s0n)
-                        a = (a_raw - a_loc) / a_sc + (action_noise * sdl[t]) * za.normal_(generator=gen)
-                mean = c1l[t] * x0 + c2l[t] * x_t
-                if clip_state_change is not None and t <= clip_state_steps:
-                    change = mean - x_t
-                    n_sclip += (change.abs() > clip_state_change).float().mean()
-                    mean = x_t + change.clamp(-clip_state_change, clip_state_change)
-                x = mean + sdl[t] * zx.normal_(generator=gen) if t > 0 else mean
-                x = inpaint(x, s0n)
+                x_t = x
+                x0 = ctx.inpaint(predict(x_t, a, ts[t].expand(B)).float(), ctx.s0n)  # Lines 7 and 9, s0 inpainted
+                sc = clip_state_change if clip_state_change is not None and t <= clip_state_steps else None
+                post = ctx.post_mean(x0, x_t, t, sc)  # Line 13's mean, its change clipped in the last steps
+                if t > 0: a, x0, post = step(ctx, t, x_t, x0, post, a)  # Line 10: the mode's action update
+                mean, sfrac = post
+                if sfrac is not None: n_sclip += sfrac
+                x = ctx.inpaint(mean + ctx.sd[t] * zx.normal_(generator=gen) if t > 0 else mean, ctx.s0n)  # Line 13
                 if callback is not None: callback(dict(t=t, x_t=x_t, x0=x0, a=a, x=x))
-
-            # the returned trajectory, and the final clamp / sample of the actions at the returned states
-            traj = normaliser.unnorm_traj(x)
-            obs = traj[..., :o].clone(); obs[:, 0] = s0
-            a_raw = a * a_sc + a_loc
-            clip_final = torch.zeros((), device=dev)
-            if mode == 'policy_sampling': a_raw = _sample(policy(obs), gen)
-            elif clip:
-                s_pol = x_t[..., :o] * o_sc + o_loc if mode == 'noisy_state_cond' else obs
-                a_raw, clip_final = _clamp(a_raw, *policy_mean_std(policy(s_pol)), clip_std)
-            diag = dict(mode=mode, delta=float(delta), N=N, clip_frac=clip_final,
-                        clip_frac_steps=n_clip / max(N - 1, 1),
+            diag = dict(mode=mode, delta=delta, N=N, clip_frac=None, clip_frac_steps=ctx.n_clip / max(N - 1, 1),
                         state_clip_frac=n_sclip / max(min(N, clip_state_steps + 1), 1) if clip_state_change is not None else n_sclip)
-            try:
-                mu, std = policy_mean_std(policy(obs))
-                zs = ((a_raw - mu) / std).reshape(-1, A)
-                diag.update(act_std=zs.std(0).mean(), act_mean=zs.mean(), act_abs_max=zs.abs().max())
-            except ValueError: pass
-            rew, term = traj[..., o], (traj[..., o + 1] > 0.5).float()
-            diag['term_frac'] = term.mean()
+            obs, a_raw, rew, term = _finish(ctx, policy, normaliser, x, x_t, a, s0, mode, clip_std, diag)
     finally:
         if was_training is not None: diffusion.train(was_training)
-    diag = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in diag.items()}
+    diag = _fetch(diag)
     diag['time_s'] = time.perf_counter() - start
     return Imagined(obs.clone(), a_raw.clone(), rew.clone(), term.clone(), diag)
+
+# %% ../nbs/03_sampler.ipynb #164baaeb
+def _pos_dims(v, name):
+    "A float or per-dimension values as a positive float64 vector, or a ValueError."
+    v = np.asarray(torch.as_tensor(v).detach().cpu().double() if isinstance(v, torch.Tensor) else v, np.float64).reshape(-1)
+    if len(v) == 0 or not np.all(np.isfinite(v) & (v > 0)): raise ValueError(f"{name} must be positive and finite, got {v.tolist()}.")
+    return v
+
+def chain_act_std(delta:float, # action update scale
+                  schedule, # a `DiffusionSchedule`: its posterior variances are the action noise
+                  sigma, # the policy's std (raw units): a float or one per action dim
+                  act_scale, # the normaliser's action scale (raw = normalised x scale + loc): a float or one per dim
+                  action_noise:float=1.): # `guided_sample`'s scale of the action noise
+    "act_std at the end of Line 10's chain for a Gaussian policy, with the states held fixed and no clamp (Ornstein-Uhlenbeck)."
+    try: delta = float(delta)
+    except (TypeError, ValueError): raise ValueError(f"delta must be a finite number >= 0, got {delta!r}.") from None
+    if not (math.isfinite(delta) and delta >= 0): raise ValueError(f"delta must be a finite number >= 0, got {delta!r}.")
+    sigma, c = np.broadcast_arrays(_pos_dims(sigma, 'sigma'), _pos_dims(act_scale, 'act_scale'))
+    pv = schedule.posterior_variance.detach().cpu().double().numpy()[1:]  # beta_tilde_t for t = 1..N-1
+    w = np.arange(len(pv))  # the noise of step t decays through the t - 1 steps after it
+    out = []
+    for s, cd in zip(sigma, c):
+        q = (1 - delta / s**2) ** 2
+        out.append(math.sqrt(q ** len(pv) * (cd / s) ** 2 + (q ** w * (action_noise * cd / s) ** 2 * pv).sum()))
+    return float(np.mean(out))  # act_std averages the per-dimension stds
+
+def langevin_delta(schedule, sigma, act_scale, # as in `chain_act_std`
+                   action_noise:float=1., # as in `chain_act_std`
+                   target:float=1.): # the act_std to end with
+    "The delta that the Langevin view predicts: where `chain_act_std` equals `target` (bisection in log delta)."
+    hi = float(_pos_dims(sigma, 'sigma').min()) ** 2  # k = delta / sigma^2 <= 1 in every dim: the end spread falls with delta
+    f = lambda d: chain_act_std(d, schedule, sigma, act_scale, action_noise) - target
+    lo = hi * 1e-9
+    if f(hi) > 0 or f(lo) < 0:
+        raise ValueError(f"No delta in ({lo:.2g}, {hi:.2g}] ends the chain at act_std {target}: "
+                         f"it ends between {f(hi) + target:.3g} and {f(lo) + target:.3g}.")
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return math.sqrt(lo * hi)

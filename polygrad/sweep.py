@@ -9,7 +9,7 @@ import torch
 from pathlib import Path
 from tqdm.auto import tqdm
 from .data import check_env_id, atomic_write
-from .train import train, make_config, run_finished
+from .train import train, make_config, run_finished, checkpoint_files, Interrupted
 from .baselines import run_sb3, sb3_algo
 
 # %% auto #0
@@ -84,15 +84,17 @@ def check_job(job:dict): # a job from `polygrad_job`, `sb3_job` or `sweep_grid`
 
 # %% ../nbs/06b_sweep.ipynb #38702067
 def run_job(job:dict): # a job (checked again here: it may come from anywhere)
-    "Run (or reuse, or resume) one job; returns dict(out_dir, status, wall_s) with status 'reused', 'resumed' or 'started'."
+    "Run (or reuse, or resume) one job; returns dict(out_dir, status, wall_s): 'reused', 'resumed', 'started' or 'interrupted'."
     job = check_job(job)
     rd, budget = Path(job['out_dir']), job['budget']
     if run_finished(rd, budget): return dict(out_dir=str(rd), status='reused', wall_s=0.)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    resume = job['kind'] == 'polygrad' and (rd / 'checkpoints' / 'last.pt').exists()
+    resume = job['kind'] == 'polygrad' and bool(checkpoint_files(rd))
     if not resume and rd.exists(): shutil.rmtree(rd)  # an unfinished run without a checkpoint (check_job made sure it is one)
     if job['kind'] == 'polygrad':
-        train(job['env_id'], job['preset'], job['seed'], job['total_env_steps'], str(rd), resume, job['device'], job['overrides'], progress=False)
+        try: train(job['env_id'], job['preset'], job['seed'], job['total_env_steps'], str(rd), resume, job['device'], job['overrides'], progress=False)
+        except Interrupted as e:  # SIGTERM (preemption, Ray cancelling) or SIGINT: checkpoint written, the next run_job resumes
+            return dict(out_dir=str(rd), status='interrupted', wall_s=time.perf_counter() - t0, error=str(e))
     else:
         run_sb3(job['algo'], job['env_id'], budget, job['seed'], str(rd), eval_every=job['eval_every'],
                 eval_episodes=job['eval_episodes'], device=job['device'])
@@ -139,6 +141,9 @@ def run_jobs(jobs:list, # jobs from `polygrad_job`, `sb3_job` or `sweep_grid`
         for i, j in enumerate(jobs):
             try: done(i, run_job(j))
             except Exception as e: done(i, err=_error_line(e))
+            if rows[i]['status'] == 'interrupted':  # Ctrl-C or SIGTERM stops the sweep here; running it again resumes
+                for r in rows[i + 1:]: r['status'] = 'not run'
+                break
     else:
         try: import ray
         except ImportError: raise ValueError("backend='ray' needs Ray installed (pip install 'ray>=2.9').")

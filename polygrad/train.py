@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #9925dc3f
 from __future__ import annotations
-import os, sys, json, time, math, copy, dataclasses, datetime, warnings
+import os, io, re, sys, json, time, math, copy, errno, pickle, signal, hashlib, tempfile, threading, dataclasses, datetime, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -19,9 +19,11 @@ from .denoiser import make_denoiser, TrajectoryDiffusion, DenoiserTrainer, COMPI
 from .sampler import guided_sample, MODES as SAMPLER_MODES
 from .delta import DeltaTuner
 from .a2c import Actor, Critic, A2C
+from torch.distributions import Distribution
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER_BUDGETS', 'Config', 'make_config', 'validate', 'RunLogger', 'read_metrics', 'env_state',
+__all__ = ['PRESETS', 'PAPER_BUDGETS', 'RESUMABLE_CHANGES', 'CKPT_FILES', 'Config', 'make_config', 'validate', 'RunStopped',
+           'Interrupted', 'notice', 'RunLogger', 'read_metrics', 'checkpoint_files', 'read_checkpoint', 'env_state',
            'set_env_state', 'Halt', 'Trainer', 'eval_curve', 'aggregate_curves', 'run_finished', 'wall_seconds',
            'imag_seconds', 'plot_run', 'train', 'load_trainer']
 
@@ -47,6 +49,7 @@ class Config:
     ckpt_every:int = 10_000 # env steps between checkpoints (and one at the end)
     log_every:int = 1000 # env steps between training-metric lines
     halt_at:int|None = None # testing hook: stop abruptly (no final checkpoint) after this env step
+    nonfinite_patience:int = 20 # non-finite updates of one kind (denoiser, imagination, A2C) in a row before the last good checkpoint is restored
     # world model (Algorithm 1)
     denoiser:str = 'mlp' # 'mlp' (residual MLP) or 'transformer'
     horizon:int = 10 # imagined trajectory length h
@@ -158,7 +161,7 @@ def validate(cfg:Config):
     if cfg.denoiser_lr is None: cfg.denoiser_lr = 3e-4 if cfg.denoiser == 'mlp' else 1e-4
     if cfg.compile_mode not in COMPILE_MODES: raise ValueError(f"Unknown compile_mode {cfg.compile_mode!r}: choose one of {list(COMPILE_MODES)}.")
     if cfg.threads is not None and cfg.threads < 1: raise ValueError(f"Setting 'threads' must be positive, got {cfg.threads!r}.")
-    positive = ['total_env_steps', 'train_every', 'denoiser_updates', 'eval_every', 'eval_episodes', 'ckpt_every', 'log_every',
+    positive = ['total_env_steps', 'nonfinite_patience', 'train_every', 'denoiser_updates', 'eval_every', 'eval_episodes', 'ckpt_every', 'log_every',
                 'horizon', 'depth', 'embed_dim', 'n_layers', 'n_heads', 'n_diffusion', 'denoiser_batch', 'ema_every',
                 'imag_batch', 'actor_hidden', 'actor_layers', 'denoiser_lr', 'delta_init', 'actor_lr', 'critic_lr',
                 'target_dlogpi', 'tau', 'grad_clip', 'init_std']
@@ -174,21 +177,62 @@ def validate(cfg:Config):
     if cfg.out_dir is None:
         if cfg.resume: raise ValueError("resume=True needs the out_dir of the run to continue.")
         cfg.out_dir = str(Path('runs') / f"{cfg.env_id}-{cfg.preset}-s{cfg.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-    ckpt = Path(cfg.out_dir) / 'checkpoints' / 'last.pt'
-    if cfg.resume and not ckpt.exists(): raise ValueError(f"resume=True but there is no checkpoint at {ckpt}.")
+    _check_writable(Path(cfg.out_dir))
+    if cfg.resume:
+        if not checkpoint_files(cfg.out_dir): raise ValueError(f"resume=True but there is no checkpoint in {Path(cfg.out_dir) / 'checkpoints'}.")
+        _check_same_run(cfg)
     if not cfg.resume and (Path(cfg.out_dir) / 'config.json').exists():
         raise ValueError(f"{cfg.out_dir} already holds a run: pass resume=True to continue it, or choose another out_dir.")
     return cfg
 
+def _check_writable(out:Path):
+    "One sentence if the run directory `out` cannot be created or written (nothing is created here)."
+    p = out
+    while not p.exists() and p != p.parent: p = p.parent
+    if p == out and not p.is_dir(): raise ValueError(f"Cannot use {out} as the run directory: it is a file, not a directory.")
+    if not p.is_dir(): raise ValueError(f"Cannot create the run directory {out}: {p} is a file, not a directory.")
+    if not os.access(p, os.W_OK | os.X_OK): raise ValueError(f"Cannot create or write the run directory {out}: {p} is not writable.")
+
+# settings a resumed run may change: where and how fast it runs, how long, and the fault handling
+RESUMABLE_CHANGES = ('resume', 'out_dir', 'device', 'threads', 'total_env_steps', 'halt_at', 'nonfinite_patience',
+                     'compile', 'compile_mode', 'tf32')
+
+def _check_same_run(cfg:Config):
+    "One sentence if the run in `cfg.out_dir` was started with other settings than `cfg` (except RESUMABLE_CHANGES)."
+    p = Path(cfg.out_dir) / 'config.json'
+    if not p.exists(): raise ValueError(f"resume=True but {cfg.out_dir} holds no run (it has no config.json).")
+    try: stored = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"Cannot resume {cfg.out_dir}: its config.json is unreadable ({e}).")
+    diff = [f"{k} {stored[k]!r} (the run) vs {getattr(cfg, k)!r} (now)" for k in (f.name for f in dataclasses.fields(Config))
+            if k in stored and k not in RESUMABLE_CHANGES and stored[k] != getattr(cfg, k)]
+    if diff: raise ValueError(f"{cfg.out_dir} holds a run of {stored.get('env_id')} (preset {stored.get('preset')}) with other settings: "
+                              f"{'; '.join(diff)}; resume it with its own settings, or choose another out_dir.")
+
 # %% ../nbs/06_train.ipynb #89db4b81
+class RunStopped(Exception):
+    "A fault the run cannot work around stopped it; the message is one sentence saying what happened and what to do."
+
+class Interrupted(RunStopped):
+    "SIGTERM or SIGINT stopped the run after the current step and a checkpoint; `resume=True` continues it exactly."
+    def __init__(self, msg, signum:int): super().__init__(msg); self.signum = signum
+
+def notice(msg:str):
+    "Tell the user one sentence about something the run worked around (on stderr)."
+    print(f"polygrad: {msg}", file=sys.stderr, flush=True)
+
+_os_write = os.write  # the one call that appends metrics (tests replace it to simulate a full disk)
+
+def _disk_words(e:OSError):
+    "An OSError as a few words: 'no space left on device (ENOSPC)'."
+    name = errno.errorcode.get(e.errno, '') if e.errno else ''
+    return f"{(e.strerror or str(e)).lower()}{f' ({name})' if name else ''}"
+
 class RunLogger:
-    "Writes metrics as JSON lines and TensorBoard scalars."
+    "Writes metrics as JSON lines and TensorBoard scalars; a line is written whole or not at all."
     def __init__(self, run_dir, resume_step:int|None=None, tensorboard:bool=True):
         self.run_dir = Path(run_dir); self.path = self.run_dir / 'metrics.jsonl'
-        if resume_step is not None and self.path.exists():
-            keep = [l for l in self.path.read_text().splitlines() if l.strip() and _complete_json(l) and json.loads(l)['env_step'] <= resume_step]
-            atomic_write(self.path, lambda tmp: Path(tmp).write_text(''.join(l + '\n' for l in keep)))
-        self.f = open(self.path, 'a')
+        if resume_step is not None and self.path.exists(): self.rewind(resume_step)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.tb = None
         if tensorboard:
             try:
@@ -196,18 +240,39 @@ class RunLogger:
                 self.tb = SummaryWriter(str(self.run_dir / 'tb'), purge_step=resume_step)
             except Exception as e: warnings.warn(f"TensorBoard logging is off: {e}")
 
+    def rewind(self, env_step:int): # keep the lines up to this env step
+        "Drop the lines written after `env_step` and a torn last line (a kill mid-write), atomically."
+        text = self.path.read_text()
+        lines = text.split('\n')
+        torn = lines[-1] != '' and not _complete_json(lines[-1])  # the last line lacks its newline: cut by a kill
+        lines = [l for l in (lines[:-1] if torn else lines) if l.strip() and _complete_json(l)]
+        keep = [l for l in lines if json.loads(l)['env_step'] <= env_step]
+        if torn: notice(f"dropped the torn last line of {self.path} (a run killed while writing it).")
+        if not torn and len(keep) == len(lines) and (text == '' or text.endswith('\n')): return
+        atomic_write(self.path, lambda tmp: Path(tmp).write_text(''.join(l + '\n' for l in keep)))
+        if getattr(self, 'fd', None) is not None:  # rewound while open: append to the new file
+            os.close(self.fd); self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
     def log(self, env_step:int, **metrics):
-        "Append one line of metrics at `env_step`."
+        "Append one line of metrics at `env_step`; on a write error (a full disk) the file is cut back to whole lines."
         row = {'env_step': int(env_step)}
         for k, v in metrics.items():
             v = float(v) if isinstance(v, (int, float, np.floating, np.integer, torch.Tensor)) and not isinstance(v, bool) else v
             row[k] = v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
             if self.tb is not None and isinstance(v, float) and math.isfinite(v): self.tb.add_scalar(k, v, env_step)
-        self.f.write(json.dumps(row) + '\n'); self.f.flush()
+        data, size = (json.dumps(row) + '\n').encode(), os.fstat(self.fd).st_size
+        try:
+            view = memoryview(data)
+            while view: view = view[_os_write(self.fd, view):]
+        except OSError:
+            os.ftruncate(self.fd, size)  # never leave half a line (truncating needs no space)
+            raise
 
     def close(self):
-        self.f.close()
-        if self.tb is not None: self.tb.close()
+        if self.fd is not None: os.close(self.fd); self.fd = None
+        if self.tb is not None:
+            try: self.tb.close()
+            except Exception: pass
 
 def _complete_json(line):
     try: json.loads(line); return True
@@ -217,6 +282,85 @@ def read_metrics(run_dir):
     "All lines of a run's metrics.jsonl as a list of dicts."
     p = Path(run_dir) / 'metrics.jsonl'
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip() and _complete_json(l)] if p.exists() else []
+
+
+# %% ../nbs/06_train.ipynb #c4e1d7a2
+CKPT_FILES = ('last.pt', 'prev.pt')  # the newest checkpoint and the one before it
+_MANIFEST = 'checksums.json'
+
+def checkpoint_files(run_dir):
+    "The checkpoint files of a run directory that exist, newest first."
+    d = Path(run_dir) / 'checkpoints'
+    return [d / n for n in CKPT_FILES if (d / n).is_file()]
+
+def _encode(x):
+    "Numpy arrays and scalars as tensors (marked), so the checkpoint loads with `weights_only=True` and no allow-list."
+    if isinstance(x, dict): return {k: _encode(v) for k, v in x.items()}
+    if isinstance(x, list): return [_encode(v) for v in x]
+    if isinstance(x, tuple): return tuple(_encode(v) for v in x)
+    if isinstance(x, np.ndarray): return {'__ndarray__': torch.from_numpy(np.ascontiguousarray(x).copy())}
+    if isinstance(x, np.generic): return {'__npscalar__': torch.from_numpy(np.asarray(x).reshape(1).copy())}
+    return x
+
+def _decode(x):
+    "Undo `_encode`."
+    if isinstance(x, dict):
+        if len(x) == 1 and '__ndarray__' in x: return x['__ndarray__'].cpu().numpy()
+        if len(x) == 1 and '__npscalar__' in x: return x['__npscalar__'].cpu().numpy()[0]
+        return {k: _decode(v) for k, v in x.items()}
+    if isinstance(x, list): return [_decode(v) for v in x]
+    if isinstance(x, tuple): return tuple(_decode(v) for v in x)
+    return x
+
+def _numpy_globals():
+    "What checkpoints written before numpy arrays were stored as tensors need: numpy arrays, dtypes and scalars, nothing else."
+    core = getattr(np, '_core', None) or np.core
+    g = [np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar]
+    g += [v for v in vars(getattr(np, 'dtypes', object)).values() if isinstance(v, type) and issubclass(v, np.dtype)]
+    return g
+
+def _manifest(ckpt_dir):
+    "The checksums recorded when checkpoints were written: {sha256: entry}; None where none were recorded (older runs)."
+    p = Path(ckpt_dir) / _MANIFEST
+    try: entries = json.loads(p.read_text())['checkpoints']
+    except FileNotFoundError: return None
+    except (OSError, ValueError, KeyError, TypeError): return {}  # unreadable: no file can be vouched for
+    return {e['sha256']: e for e in entries if isinstance(e, dict) and 'sha256' in e}
+
+class _Unusable(Exception): "Why a checkpoint file cannot be used (a clause of a sentence)."
+
+def _read_checkpoint(path, map_location='cpu', manifest=None, verify:bool=True):
+    "The decoded state in `path` and its manifest entry; `_Unusable` with the reason otherwise."
+    path = Path(path)
+    try: data = path.read_bytes()
+    except OSError as e: raise _Unusable(f"it cannot be read ({_disk_words(e)})")
+    entry = None
+    if verify and manifest is not None:
+        entry = manifest.get(hashlib.sha256(data).hexdigest())
+        if not manifest: raise _Unusable(f"{_MANIFEST}, which records the checksums, is unreadable (delete it to load the files unverified)")
+        if entry is None: raise _Unusable(f"its checksum matches none recorded when the checkpoints were written (truncated or altered, {len(data)} bytes)")
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            sd = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r'GLOBAL (\S+)', str(e))
+        raise _Unusable(f"it holds a pickled Python object{f' ({m.group(1)})' if m else ''}, which a checkpoint never contains, so it was not loaded")
+    except Exception as e:
+        raise _Unusable(f"it cannot be read as a checkpoint ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
+    if not isinstance(sd, dict) or not {'step', 'wm', 'agent', 'buffer', 'config'} <= set(sd):
+        raise _Unusable("it is not a polygrad training checkpoint")
+    sd = _decode(sd)
+    if entry is not None and entry.get('step') != sd['step']: raise _Unusable(f"it holds env step {sd['step']}, not the recorded {entry.get('step')}")
+    return sd, entry
+
+def read_checkpoint(path, # a checkpoint file written by `Trainer.save_checkpoint`
+                    map_location='cpu', # where the tensors go
+                    verify:bool=True): # check it against the checksums recorded next to it
+    "The training state in a checkpoint file, loaded without executing anything from it; one ValueError otherwise."
+    path = Path(path)
+    try: return _read_checkpoint(path, map_location, _manifest(path.parent), verify)[0]
+    except _Unusable as e: raise ValueError(f"Refusing the checkpoint {path}: {e}.")
+
 
 # %% ../nbs/06_train.ipynb #29d00221
 def _time_limit(env):
@@ -255,6 +399,15 @@ def set_env_state(env, st):
 class Halt(Exception):
     "Raised by the `halt_at` testing hook to stop a run abruptly."
 
+class _Recover(Exception):
+    "Too many non-finite updates of one kind in a row: restore the last good checkpoint."
+    def __init__(self, kind): super().__init__(kind); self.kind = kind
+
+class _no_validation:
+    "Turn off the argument checks of torch distributions (a NaN state then gives NaN actions instead of an exception)."
+    def __enter__(self): self.old = Distribution._validate_args; Distribution.set_default_validate_args(False)
+    def __exit__(self, *a): Distribution.set_default_validate_args(self.old)
+
 class Trainer:
     "Algorithm 3: online imagined RL with a PolyGRAD world model."
     def __init__(self, cfg:Config, # a validated config (see `make_config`)
@@ -287,10 +440,13 @@ class Trainer:
                          grad_clip=cfg.grad_clip, target_dlogpi=cfg.target_dlogpi)
         self.delta = DeltaTuner(init=cfg.delta_init, eta=cfg.delta_eta)
         self.step, self.n_evals, self.ep_return, self.ep_len = 0, 0, 0., 0
-        self.counts = dict(nonfinite_imagination=0, nonfinite_a2c=0, nonfinite_denoiser=0, a2c_updates=0, denoiser_updates=0)
+        self.counts = dict(nonfinite_imagination=0, nonfinite_a2c=0, nonfinite_denoiser=0, a2c_updates=0, denoiser_updates=0, restores=0)
+        self.streaks = dict(denoiser=0, imagination=0, a2c=0)  # non-finite updates of each kind in a row
+        self._restore_hit = None  # env step at which the last restore was triggered
         self.train_returns, self._acc = [], {}
         self.obs, _ = self.env.reset(seed=cfg.seed)
         self.last_imagined = None
+        self.logger, self._stop_signal, self._ckpt_step = None, None, None
 
     # ---- acting -------------------------------------------------------------------------------------------
     def policy_action(self, obs, deterministic=False):
@@ -335,9 +491,9 @@ class Trainer:
     def train_denoiser(self):
         for _ in range(self.cfg.denoiser_updates):
             m = self.wm.step(self.buffer.sample(self.cfg.denoiser_batch, self.cfg.horizon, self.rng))
-            if m.get('nonfinite'): self.counts['nonfinite_denoiser'] += 1
-            else: self.counts['denoiser_updates'] += 1
             self._acc_add(m, 'denoiser/')
+            if m.get('nonfinite'): self.counts['nonfinite_denoiser'] += 1; self._nonfinite('denoiser')
+            else: self.counts['denoiser_updates'] += 1; self.streaks['denoiser'] = 0
 
     def imagine(self, batch:int|None=None, **kw):
         "A batch of imagined trajectories from buffer start states with the current policy and delta."
@@ -347,19 +503,38 @@ class Trainer:
                              mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
                              compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
 
+    def _nonfinite(self, kind):
+        "Count one more non-finite update of `kind` in a row; `nonfinite_patience` of them ask for a restore."
+        self.streaks[kind] += 1
+        if self.streaks[kind] >= self.cfg.nonfinite_patience: raise _Recover(kind)
+
+    def _finite_act_std(self, imag, rows):
+        "The sampler's act_std (Eq. 9) over the trajectories `rows` that are finite; nan if fewer than two."
+        if int(rows.sum()) < 2: return float('nan')
+        with torch.no_grad():
+            d = self.actor(imag.obs[rows])
+            z = ((imag.act[rows] - d.mean) / d.stddev).reshape(-1, self.act_dim)
+        return z.std(0).mean().item()
+
     def rl_update(self):
-        imag = self.imagine()
+        with _no_validation(): imag = self.imagine()  # a NaN state must not raise inside the policy's distribution
         self.last_imagined = imag
         tensors = [imag.obs, imag.act, imag.rew, imag.term]
-        if not all(torch.isfinite(t).all() for t in tensors):
-            self.counts['nonfinite_imagination'] += 1; return
+        rows = torch.stack([torch.isfinite(t).flatten(1).all(1) for t in tensors]).all(0)  # finite trajectories
+        if not rows.all():  # skip A2C; delta still learns from the finite trajectories
+            self.counts['nonfinite_imagination'] += 1
+            a_std = self._finite_act_std(imag, rows)
+            if math.isfinite(a_std): self.delta.update(a_std)
+            self._acc_add({'delta': self.delta.delta, 'finite_frac': rows.float().mean().item()}, 'imag/')
+            self._nonfinite('imagination'); return
+        self.streaks['imagination'] = 0
         a_std = imag.diag.get('act_std', float('nan'))  # Eq. 9: std of (a - mu(s)) / sigma(s) over the batch
         batch = dict(obs=imag.obs, act=imag.act, rew=imag.rew, term=imag.term)
         m = self.agent.update(batch)
-        if m.get('nonfinite'): self.counts['nonfinite_a2c'] += 1
-        else: self.counts['a2c_updates'] += 1
         if math.isfinite(a_std): self.delta.update(a_std)
         self._acc_add(m, 'a2c/')
+        if m.get('nonfinite'): self.counts['nonfinite_a2c'] += 1; self._nonfinite('a2c')
+        else: self.counts['a2c_updates'] += 1; self.streaks['a2c'] = 0
         self._acc_add({'delta': self.delta.delta, 'rew_mean': imag.rew.mean().item(),
                        'term_mean': imag.term.mean().item()}, 'imag/')
         diag = dict(imag.diag)
@@ -372,41 +547,108 @@ class Trainer:
         cfg = self.cfg
         resume_step = self.load_checkpoint() if cfg.resume else None
         if not cfg.resume: self._start_run_dir()
-        self.logger = RunLogger(self.run_dir, resume_step=resume_step)
+        try: self.logger = RunLogger(self.run_dir, resume_step=resume_step)
+        except OSError as e: raise RunStopped(f"Could not open {self.run_dir / 'metrics.jsonl'}: {_disk_words(e)}; nothing was run.")
         t_last, s_last = time.time(), self.step
         bar = tqdm(total=cfg.total_env_steps, initial=self.step, disable=not self.progress, desc=cfg.env_id, dynamic_ncols=True)
+        handlers = self._catch_signals()
         try:
             while self.step < cfg.total_env_steps:
-                self.env_step(); bar.update(1)
-                if self.step > cfg.prefill_steps and self.step % cfg.train_every == 0:
-                    self.train_denoiser()
-                    if self.step > cfg.prefill_steps + cfg.rl_start: self.rl_update()
+                try:
+                    self.env_step(); bar.update(1)
+                    if self.step > cfg.prefill_steps and self.step % cfg.train_every == 0:
+                        self.train_denoiser()
+                        if self.step > cfg.prefill_steps + cfg.rl_start: self.rl_update()
+                except _Recover as r:
+                    self._recover(r.kind); bar.reset(total=cfg.total_env_steps); bar.update(self.step); continue
                 if self.step % cfg.log_every == 0:
                     now = time.time()
                     row = {k: float(np.mean(v)) for k, v in self._acc.items()}; self._acc = {}
                     if self.train_returns: row['train/return_mean'] = float(np.mean(self.train_returns[-10:]))
                     row.update({f'count/{k}': v for k, v in self.counts.items()})
                     row['time/env_steps_per_s'] = (self.step - s_last) / max(now - t_last, 1e-9); t_last, s_last = now, self.step
-                    self.logger.log(self.step, **row)
+                    self._log(self.step, **row)
                     bar.set_postfix({'ret': f"{row.get('train/return_mean', float('nan')):.1f}", 'act_std': f"{row.get('imag/act_std', float('nan')):.2f}",
                                      'delta': f"{self.delta.delta:.4f}"}, refresh=False)
                 if self.step % cfg.eval_every == 0 or self.step == cfg.total_env_steps:
-                    ev = self.evaluate(); self.logger.log(self.step, **ev)
+                    ev = self.evaluate(); self._log(self.step, **ev)
                     bar.write(f"[{cfg.env_id}] step {self.step}: eval return {ev['eval/return_mean']:.1f} +- {ev['eval/return_std']:.1f}")
-                if self.step % cfg.ckpt_every == 0 or self.step == cfg.total_env_steps: self.save_checkpoint()
+                if self.step == cfg.total_env_steps or (self.step % cfg.ckpt_every == 0 and self._healthy()): self.save_checkpoint()
                 if cfg.halt_at is not None and self.step == cfg.halt_at: raise Halt(f"halted at env step {self.step}")
+                if self._stop_signal is not None:
+                    if self._ckpt_step != self.step: self.save_checkpoint()
+                    name = signal.Signals(self._stop_signal).name
+                    raise Interrupted(f"Stopped by {name} at env step {self.step} after writing a checkpoint; resume=True "
+                                      f"(polygrad train --resume) continues the run exactly.", self._stop_signal)
         finally:
-            bar.close(); self.logger.close()
+            self._release_signals(handlers); bar.close(); self.logger.close()
         self.save_plots()
         return self.run_dir
 
+    def _log(self, step, **row):
+        "One metrics line; a full disk stops the run with one sentence."
+        try: self.logger.log(step, **row)
+        except OSError as e:
+            raise RunStopped(f"Could not append to {self.logger.path} at env step {step}: {_disk_words(e)}; the file ends with its last whole "
+                             f"line and {self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
+
+    def _ckpt_words(self):
+        return f"the checkpoint of env step {self._ckpt_step} is intact" if self._ckpt_step is not None else "no checkpoint was written yet"
+
+    # ---- signals: finish the step, write a checkpoint, stop ---------------------------------------------------
+    def _catch_signals(self):
+        "Make SIGTERM and SIGINT stop the loop after the current step (a second one stops at once)."
+        self._stop_signal = None
+        if threading.current_thread() is not threading.main_thread(): return {}
+        def handler(signum, frame):
+            if self._stop_signal is not None: raise KeyboardInterrupt(f"a second {signal.Signals(signum).name}: stopped at once")
+            self._stop_signal = signum
+        old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try: old[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError): pass
+        return old
+
+    def _release_signals(self, old):
+        for sig, h in old.items(): signal.signal(sig, h)
+
+    # ---- non-finite values: restore the last good checkpoint --------------------------------------------------
+    def _healthy(self):
+        "No run of non-finite updates going on and every weight finite: a checkpoint worth going back to."
+        if any(self.streaks.values()): return False
+        mods = (self.diffusion.model, self.wm.ema.model, self.actor, self.critic)
+        return all(bool(torch.isfinite(p).all()) for m in mods for p in m.parameters())
+
+    def _recover(self, kind):
+        "Go back to the newest good checkpoint after `nonfinite_patience` non-finite `kind` updates; stop if that did not help."
+        n, hit = self.streaks[kind], self.step
+        ckdir = self.run_dir / 'checkpoints'
+        def stop(why):
+            self._log(self.step, **{f'count/{k}': v for k, v in self.counts.items()})
+            raise RunStopped(f"{n} non-finite {kind} updates in a row at env step {hit}{why}: the run stopped, and {self._ckpt_words()}.")
+        if self._restore_hit is not None and hit <= self._restore_hit:
+            stop(f", again after restoring a checkpoint when that happened at env step {self._restore_hit}")
+        try: sd, path, _ = self._newest_checkpoint(healthy=True)
+        except ValueError: stop(" and no good checkpoint to go back to")
+        keep = {k: v for k, v in self.counts.items() if k.startswith('nonfinite_')}
+        restores = self.counts['restores'] + 1
+        self._load_state(sd)
+        self.counts.update(keep); self.counts['restores'] = restores  # the faults stay counted
+        self.streaks = dict.fromkeys(self.streaks, 0); self._restore_hit = hit
+        torch.manual_seed(self.cfg.seed + 7919 * restores); self.rng = np.random.default_rng([self.cfg.seed, restores])  # new draws
+        try: self.logger.rewind(self.step)
+        except OSError as e: raise RunStopped(f"Could not rewrite {self.logger.path} after restoring env step {self.step}: {_disk_words(e)}.")
+        notice(f"{n} non-finite {kind} updates in a row at env step {hit}: restored {path.name} (env step {self.step}) and continue with new random draws.")
+
     # ---- run directory and checkpoints --------------------------------------------------------------------
     def _start_run_dir(self):
-        for sub in ('checkpoints', 'plots'): (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         cfg = asdict(self.cfg)
         cfg['_meta'] = dict(torch=torch.__version__, polygrad=_version(), started=datetime.datetime.now().isoformat(timespec='seconds'),
                             obs_dim=self.obs_dim, act_dim=self.act_dim)
-        atomic_write(self.run_dir / 'config.json', lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
+        try:
+            for sub in ('checkpoints', 'plots'): (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            atomic_write(self.run_dir / 'config.json', lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
+        except OSError as e: raise ValueError(f"Cannot write the run directory {self.run_dir}: {_disk_words(e)}.")
 
     @property
     def ckpt_path(self): return self.run_dir / 'checkpoints' / 'last.pt'
@@ -416,33 +658,79 @@ class Trainer:
         return dict(step=self.step, n_evals=self.n_evals, ep_return=self.ep_return, ep_len=self.ep_len, counts=dict(self.counts),
                     train_returns=list(self.train_returns), acc=copy.deepcopy(self._acc), obs=np.asarray(self.obs),
                     wm=self.wm.state_dict(), agent=self.agent.state_dict(), delta=self.delta.state_dict(),
-                    normaliser=self.normaliser.state_dict(), buffer=self.buffer.state(), env=env_state(self.env),
-                    rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                    normaliser=self.normaliser.state_dict(), buffer={k: torch.from_numpy(np.array(v)) for k, v in self.buffer.state().items()},
+                    env=env_state(self.env), rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
                     cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    config=asdict(self.cfg))
+                    faults=dict(streaks=dict(self.streaks), restore_hit=self._restore_hit), config=asdict(self.cfg))
 
     def save_checkpoint(self):
-        "Write the full state to checkpoints/last.pt atomically."
-        sd = self.state_dict()
-        atomic_write(self.ckpt_path, lambda tmp: torch.save(sd, tmp))
+        "Write the full state to checkpoints/last.pt (the one before becomes prev.pt), its checksum recorded first."
+        ck = self.ckpt_path.parent
+        buf = io.BytesIO(); torch.save(_encode(self.state_dict()), buf); data = buf.getbuffer()
+        entry = dict(sha256=hashlib.sha256(data).hexdigest(), step=self.step, healthy=self._healthy(), bytes=len(data))
+        tmp = None
+        try:
+            ck.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=ck, prefix='.last.pt.', suffix='.tmp')
+            with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+            old = [e for e in (_manifest(ck) or {}).values() if e['sha256'] != entry['sha256']][:2]  # last and prev until renamed
+            atomic_write(ck / _MANIFEST, lambda t: Path(t).write_text(json.dumps({'checkpoints': [entry] + old}, indent=1)))
+            if self.ckpt_path.exists(): os.replace(self.ckpt_path, ck / 'prev.pt')
+            os.replace(tmp, self.ckpt_path); tmp = None
+            _fsync_dir(ck)
+        except OSError as e:
+            raise RunStopped(f"Could not write the checkpoint of env step {self.step} to {ck}: {_disk_words(e)}; "
+                             f"{self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
+        finally:
+            if tmp is not None and os.path.exists(tmp): os.remove(tmp)
+        self._ckpt_step = self.step
+
+    def _newest_checkpoint(self, healthy:bool=False):
+        "The newest checkpoint that passes its checksum and loads safely: (state, path, [(skipped path, why)]); ValueError if none."
+        ck, skipped = self.ckpt_path.parent, []
+        man = _manifest(ck)
+        for p in checkpoint_files(self.run_dir):
+            try: sd, e = _read_checkpoint(p, self.device, man)
+            except _Unusable as why: skipped.append((p, str(why))); continue
+            if healthy and e is not None and not e.get('healthy', True):
+                skipped.append((p, 'it was written during a run of non-finite updates')); continue
+            return sd, p, skipped
+        reasons = '; '.join(f"{p.name}: {why}" for p, why in skipped) or 'there is none'
+        raise ValueError(f"No usable checkpoint in {ck}: {reasons}.")
 
     def load_checkpoint(self):
-        "Restore the full state from checkpoints/last.pt; returns its env step."
-        sd = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        "Restore the full state from the newest usable checkpoint (checksum verified, nothing executed); returns its env step."
+        sd, path, skipped = self._newest_checkpoint()
+        self._load_state(sd)
+        if skipped: notice(f"resumed from {path.name} (env step {self.step}), skipping {'; '.join(f'{p.name} because {why}' for p, why in skipped)}.")
+        self._ckpt_step = self.step
+        return self.step
+
+    def _load_state(self, sd):
         self.step, self.n_evals, self.ep_return, self.ep_len = sd['step'], sd['n_evals'], sd['ep_return'], sd['ep_len']
-        self.counts, self.train_returns, self._acc = sd['counts'], sd['train_returns'], sd['acc']
+        self.counts = {**dict.fromkeys(self.counts, 0), **sd['counts']}
+        self.train_returns, self._acc = sd['train_returns'], sd['acc']
         self.obs = sd['obs']
         self.wm.load_state_dict(sd['wm']); self.agent.load_state_dict(sd['agent']); self.delta.load_state_dict(sd['delta'])
         self.normaliser.load_state_dict(sd['normaliser']); self.buffer = EpisodeBuffer.from_state(sd['buffer'])
         set_env_state(self.env, sd['env'])
-        self.rng.bit_generator.state = sd['rng']; torch.set_rng_state(sd['torch_rng'])
-        if sd['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(sd['cuda_rng'])
-        return self.step
+        self.rng.bit_generator.state = sd['rng']; torch.set_rng_state(sd['torch_rng'].cpu())
+        if sd['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([t.cpu() for t in sd['cuda_rng']])
+        f = sd.get('faults', {})
+        self.streaks = {**dict.fromkeys(self.streaks, 0), **f.get('streaks', {})}; self._restore_hit = f.get('restore_hit')
 
     def save_plots(self):
         "Learning curve and imagination diagnostics as PNGs in plots/."
         try: plot_run(self.run_dir, save=True)
         except Exception as e: warnings.warn(f"Could not draw the plots: {e}")
+
+def _fsync_dir(d):
+    "Make renames in directory `d` durable (where the platform allows)."
+    try:
+        fd = os.open(d, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
 
 def _version():
     try:
@@ -541,10 +829,14 @@ def train(env_id:str='InvertedPendulum-v5', # gymnasium environment id
 # %% ../nbs/06_train.ipynb #6c7189af
 def load_trainer(run_dir, # a run directory written by `train`
                  device:str|None=None): # None: the device recorded in config.json (cpu if it is not available)
-    "A `Trainer` restored from the last checkpoint of `run_dir`."
+    "A `Trainer` restored from the newest usable checkpoint of `run_dir` (verified, loaded without executing anything)."
     p = Path(run_dir) / 'config.json'
     if not p.exists(): raise ValueError(f"{run_dir} is not a run directory: it has no config.json.")
-    d = {k: v for k, v in json.loads(p.read_text()).items() if not k.startswith('_')}
+    try: stored = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{p} is unreadable ({e}).")
+    names = {f.name for f in dataclasses.fields(Config)}
+    d = {k: v for k, v in stored.items() if k in names}
+    d['out_dir'] = str(run_dir)  # where it is now (a run directory may have been moved or copied)
     if device is not None: d['device'] = device
     elif d['device'].startswith('cuda') and not torch.cuda.is_available(): d['device'] = 'cpu'
     tr = Trainer(Config(**d), progress=False)
