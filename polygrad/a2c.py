@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from typing import NamedTuple
 import torch
 from torch import nn
+import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 
 # %% auto #0
-__all__ = ['mlp', 'Actor', 'Critic', 'GAEResult', 'gae', 'Prepared', 'A2C']
+__all__ = ['mlp', 'mlp_forward', 'gauss_log_prob', 'gauss_entropy', 'Actor', 'Critic', 'GAEResult', 'gae', 'Prepared', 'A2C']
 
 # %% ../nbs/05_a2c.ipynb #6ffcf109
 def mlp(in_dim:int, # input size
@@ -31,6 +32,31 @@ def mlp(in_dim:int, # input size
         d = int(hidden)
     layers.append(nn.Linear(d, int(out_dim)))
     return nn.Sequential(*layers)
+
+def mlp_forward(net:nn.Sequential, # a network built by `mlp`
+                x): # inputs (..., in_dim)
+    "`net(x)` without the per-module dispatch; with autograd off the ELUs work in place (the same values, one buffer less)."
+    inplace = not torch.is_grad_enabled()
+    for m in net:
+        if isinstance(m, nn.Linear): x = F.linear(x, m.weight, m.bias)
+        elif isinstance(m, nn.LayerNorm): x = F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+        elif isinstance(m, nn.ELU): x = F.elu(x, m.alpha, inplace=inplace)
+        else: x = m(x)
+    return x
+
+def gauss_log_prob(mu, # means (..., d)
+                   std, # standard deviations, broadcastable to `mu`
+                   act): # values (..., d)
+    "log N(act; mu, std^2) summed over the last dim: the operations of `Independent(Normal(mu, std), 1).log_prob`, without the objects."
+    mu, std = torch.broadcast_tensors(mu, std)
+    var = std ** 2          # in Normal's order, so that the backward pass, too, gives the same bits
+    log_scale = std.log()
+    return (-((act - mu) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))).sum(-1)
+
+def gauss_entropy(mu, # means (..., d)
+                  std): # standard deviations, broadcastable to `mu`
+    "Entropy of N(mu, diag(std^2)) over the last dim, as `Independent(Normal(mu, std), 1).entropy` computes it."
+    return (0.5 + 0.5 * math.log(2 * math.pi) + torch.log(std.expand_as(mu))).sum(-1)
 
 def _check_obs(obs, obs_dim, who):
     "One clear error for observations of the wrong type or size."
@@ -71,11 +97,21 @@ class Actor(nn.Module):
         self.fixed_std = None if value is None else float(value)
         return self
 
+    def mean_std(self, obs): # raw observations (..., obs_dim)
+        "`(mu, std)`, each (..., act_dim): the parameters of the action distribution without building it (the fast path)."
+        _check_obs(obs, self.obs_dim, "Actor")
+        mu = mlp_forward(self.net, obs)
+        mu = mu.tanh_() if not torch.is_grad_enabled() else torch.tanh(mu)
+        return mu, self.std.to(mu.dtype).expand_as(mu)
+
+    def log_prob(self, obs, act): # raw observations (..., obs_dim) and actions (..., act_dim)
+        "log pi(act | obs), shape obs.shape[:-1], equal to `self(obs).log_prob(act)`."
+        return gauss_log_prob(*self.mean_std(obs), act)
+
     def forward(self, obs): # raw observations (..., obs_dim)
         "The action distribution: Independent(Normal(mu, std), 1) with batch shape obs.shape[:-1]."
-        _check_obs(obs, self.obs_dim, "Actor")
-        mu = torch.tanh(self.net(obs))
-        return Independent(Normal(mu, self.std.to(mu.dtype).expand_as(mu)), 1)
+        mu, std = self.mean_std(obs)
+        return Independent(Normal(mu, std, validate_args=False), 1, validate_args=False)
 
     @torch.no_grad()
     def act(self,
@@ -83,8 +119,8 @@ class Actor(nn.Module):
             deterministic:bool=False): # return the mean instead of a sample
         "An action (..., act_dim) on the parameters' device: a sample, or the mean if `deterministic`; no gradient."
         p = self.log_std
-        dist = self(torch.as_tensor(obs, dtype=p.dtype, device=p.device))
-        return dist.mean if deterministic else dist.sample()
+        mu, std = self.mean_std(torch.as_tensor(obs, dtype=p.dtype, device=p.device))
+        return mu if deterministic else torch.normal(mu, std)
 
     def get_extra_state(self): return {"fixed_std": self.fixed_std}
     def set_extra_state(self, state): self.fixed_std = state.get("fixed_std")
@@ -103,7 +139,7 @@ class Critic(nn.Module):
     def forward(self, obs): # raw observations (..., obs_dim)
         "Values with shape obs.shape[:-1]."
         _check_obs(obs, self.obs_dim, "Critic")
-        return self.net(obs).squeeze(-1)
+        return mlp_forward(self.net, obs).squeeze(-1)
 
 # %% ../nbs/05_a2c.ipynb #f1a5be9f
 class GAEResult(NamedTuple):
@@ -191,8 +227,9 @@ class A2C:
         self.gamma, self.lam, self.entropy_coef = gamma, lam, entropy_coef
         self.target_ema, self.grad_clip = target_ema, grad_clip
         self.target_dlogpi, self.tol, self.lr_scale, self.max_tries = target_dlogpi, tol, lr_scale, int(max_tries)
-        self.actor_opt = torch.optim.Adam(actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr)
+        # foreach: one kernel launch per step for all parameters; the same values as the per-parameter loop
+        self.actor_opt = torch.optim.Adam(actor.parameters(), lr=actor_lr, foreach=True)
+        self.critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, foreach=True)
         self.n_updates = 0
 
     @property
@@ -227,8 +264,8 @@ class A2C:
 
     def actor_loss(self, prep:Prepared):
         "Policy loss -E_w[A_norm log pi(a|s) + c_H H(pi(.|s))], with the log-probs and entropies (B, h-1)."
-        dist = self.actor(prep.obs[:, :-1])
-        logp, ent = dist.log_prob(prep.act[:, :-1]), dist.entropy()
+        mu, std = self.actor.mean_std(prep.obs[:, :-1])
+        logp, ent = gauss_log_prob(mu, std, prep.act[:, :-1]), gauss_entropy(mu, std)
         return -_wmean(logp * prep.adv_norm + self.entropy_coef * ent, prep.weight), logp, ent
 
     def critic_loss(self, prep:Prepared):
@@ -239,7 +276,7 @@ class A2C:
     @torch.no_grad()
     def dlogpi(self, prep:Prepared, logp_old): # log-probs of the batch's actions before the step, (B, h-1)
         "Update size: the weighted mean |log pi_old(a|s) - log pi(a|s)| over the batch."
-        logp = self.actor(prep.obs[:, :-1]).log_prob(prep.act[:, :-1])
+        logp = self.actor.log_prob(prep.obs[:, :-1], prep.act[:, :-1])
         return _wmean((logp_old - logp).abs(), prep.weight).item()
 
     def _snapshot(self):
@@ -301,19 +338,20 @@ class A2C:
         c_loss, v = self.critic_loss(prep)
         w = prep.weight
         adv_mean = _wmean(prep.adv, w)
-        out = dict(actor_loss=a_loss.item(), critic_loss=c_loss.item(), entropy=_wmean(ent.detach(), w).item(),
-                   policy_std=self.actor.std.mean().item(), adv_mean=adv_mean.item(),
-                   adv_std=_wmean((prep.adv - adv_mean) ** 2, w).sqrt().item(),
-                   value_mean=_wmean(v.detach(), w).item(), return_mean=_wmean(prep.ret, w).item(),
-                   rew_mean=_wmean(prep.rew[:, :-1], w).item(), weight_mean=w.mean().item(),
-                   actor_lr=self.actor_lr, nonfinite=False)
+        with torch.no_grad():  # the diagnostics in one host transfer
+            names = ('actor_loss', 'critic_loss', 'entropy', 'policy_std', 'adv_mean', 'adv_std', 'value_mean',
+                     'return_mean', 'rew_mean', 'weight_mean')
+            vals = [a_loss, c_loss, _wmean(ent, w), self.actor.std.mean(), adv_mean,
+                    _wmean((prep.adv - adv_mean) ** 2, w).sqrt(), _wmean(v, w), _wmean(prep.ret, w),
+                    _wmean(prep.rew[:, :-1], w), w.mean()]
+            out = dict(zip(names, torch.stack([x.double() for x in vals]).tolist()), actor_lr=self.actor_lr, nonfinite=False)
         skip = dict(dlogpi=float("nan"), dlogpi_first=float("nan"), n_tries=0., ls_ok=False, nonfinite=True)
         if not (math.isfinite(out["actor_loss"]) and math.isfinite(out["critic_loss"])): return {**out, **skip}
         self._zero_grad()
         (a_loss + c_loss).backward()
         clip = self.grad_clip if self.grad_clip is not None else math.inf
-        out["actor_grad_norm"] = torch.nn.utils.clip_grad_norm_(self.actor.parameters(), clip).item()
-        out["critic_grad_norm"] = torch.nn.utils.clip_grad_norm_(self.critic.parameters(), clip).item()
+        norms = [torch.nn.utils.clip_grad_norm_(m.parameters(), clip) for m in (self.actor, self.critic)]
+        out["actor_grad_norm"], out["critic_grad_norm"] = torch.stack(norms).tolist()
         if not (math.isfinite(out["actor_grad_norm"]) and math.isfinite(out["critic_grad_norm"])):
             self._zero_grad()
             return {**out, **skip}
@@ -338,6 +376,7 @@ class A2C:
         self.actor.load_state_dict(sd["actor"]); self.critic.load_state_dict(sd["critic"])
         self.critic_target.load_state_dict(sd["critic_target"])
         self.actor_opt.load_state_dict(sd["actor_opt"]); self.critic_opt.load_state_dict(sd["critic_opt"])
+        for g in self.actor_opt.param_groups + self.critic_opt.param_groups: g["foreach"] = True  # older checkpoints say None
         self.actor_lr, self.n_updates = float(sd["actor_lr"]), int(sd["n_updates"])
         self._set_actor_lr(self.actor_lr)
 

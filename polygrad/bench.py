@@ -4,13 +4,15 @@
 
 # %% ../nbs/13_benchmarks.ipynb #0540292f
 from __future__ import annotations
-import os, sys, time, platform, statistics, subprocess
+import os, sys, json, time, platform, statistics, subprocess, tempfile
 import numpy as np
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['cpu_info', 'onednn_isa', 'sync', 'interleaved', 'median', 'peak_memory', 'linear_flops', 'md_table', 'loop_rate']
+__all__ = ['BENCH_TABLES', 'cpu_info', 'onednn_isa', 'sync', 'interleaved', 'median', 'peak_memory', 'linear_flops', 'md_table',
+           'bench_view', 'register_views', 'imagination_flops', 'roofline_fraction', 'loop_rate', 'source_tree',
+           'package_root', 'loop_speed', 'paired_ratios', 'loop_rows', 'loop_flops']
 
 # %% ../nbs/13_benchmarks.ipynb #e3929399
 def cpu_info() -> dict:
@@ -97,6 +99,88 @@ def md_table(rows:list, # list of dicts
     head = '| ' + ' | '.join(h for _, h, _ in cols) + ' |'
     return '\n'.join([head, '|' + '---|' * len(cols)] + ['| ' + ' | '.join(cell(r, k, f) for k, _, f in cols) + ' |' for r in rows])
 
+# %% ../nbs/13_benchmarks.ipynb #3a782320
+BENCH_TABLES = dict(  # record key -> (title, columns) of the tables that `bench_view` renders
+    quality=('Quality: bf16 and int8 against fp32', [
+        ('cfg', 'configuration', str), ('std', 'policy std', '.1f'), ('pred_err', 'pred. error', '.4f'),
+        ('d_pred_err', 'Δ pred. error vs fp32', '+.4f'), ('noise_pred_err', 'fp32 seed spread', '.4f'),
+        ('act_std', 'act_std', '.3f'), ('d_act_std', 'Δ act_std', '+.4f'), ('noise_act_std', 'fp32 seed spread', '.4f'),
+        ('mean_dobs', 'mean abs Δ obs', '.4f'), ('max_dobs', 'max abs Δ obs', '.3f')]),
+    speed=('Guided imagination', [
+        ('cfg', 'configuration', str), ('wall', 's / batch (wall)', '.2f'), ('cpu', 's / batch (CPU)', '.2f'),
+        ('speedup', 'speed-up (wall)', '.2f'), ('speedup_cpu', 'speed-up (CPU)', '.2f'),
+        ('max_dobs', 'max abs Δ obs vs fp32', '.3f'), ('d_act_std', 'Δ act_std vs fp32', '+.4f'),
+        ('mem', 'peak MiB', '.1f'), ('steps_per_s', 'window-steps / s', ',.0f'), ('gflops', 'GFLOP/s', '.0f'),
+        ('roof', 'roofline fraction', '.2f')]),
+    compile=('Guided imagination with torch.compile', [
+        ('cfg', 'configuration', str), ('wall', 's / batch (wall)', '.2f'), ('cpu', 's / batch (CPU)', '.2f'),
+        ('speedup', 'speed-up (wall)', '.2f'), ('speedup_cpu', 'speed-up (CPU)', '.2f'), ('max_dobs', 'max abs Δ obs vs fp32', '.3f'),
+        ('gflops', 'GFLOP/s', '.0f'), ('roof', 'roofline fraction', '.2f'), ('compile_s', 'first batch incl. compile (s)', '.0f')]),
+    train=('The denoiser\'s training step', [
+        ('cfg', 'training step', str), ('ms', 'ms / update (wall)', '.1f'), ('speedup', 'speed-up', '.2f'),
+        ('gflops', 'GFLOP/s', '.0f'), ('first_s', 'first step incl. compile (s)', '.1f')]),
+    loop=('The loop by parts (steady state)', [
+        ('preset', 'preset', str), ('imag', 'imagined batch', str), ('variant', 'settings', str), ('t_env', 't_env (ms)', '.2f'),
+        ('t_wm', 't_wm (s)', '.3f'), ('t_rl', 't_rl (s)', '.2f'), ('rate', 'env steps / s', '.2f'), ('speedup', 'speed-up', '.2f')]),
+    loop_floor=('The loop\'s arithmetic per training round', [
+        ('preset', 'preset (InvertedPendulum)', str), ('gflop', 'GFLOP / round', '.2f'), ('denoiser', 'denoiser', '.0%'),
+        ('imagination', 'imagination', '.0%'), ('a2c', 'A2C', '.0%'), ('floor_fp32', 'fp32 GEMM floor (ms / round)', '.1f'),
+        ('floor_bf16', 'bf16 GEMM floor (ms / round)', '.1f')]),
+    loop_cmp=('The loop, new against old (same run, interleaved)', [
+        ('preset', 'preset', str), ('old', 'old env steps / s', '.1f'), ('new', 'new env steps / s', '.1f'),
+        ('ratio', 'new / old (median of pairs)', '.2f'), ('lo', 'min', '.2f'), ('hi', 'max', '.2f'),
+        ('ratio_cpu', 'CPU time old / new', '.2f'), ('same', 'same learning', str)]),
+)
+
+def bench_view(rec:dict): # a `13_benchmarks` record
+    "The benchmark's tables rendered from a record's numbers: `[(title, markdown), ...]`."
+    n = rec['numbers']
+    m = n.get('machine') or {}
+    gf = m.get('matmul_best_gflops') or {}
+    flags = ', '.join(f"{k} {'yes' if m.get(k) else 'no'}" for k in ('avx512_bf16', 'avx512_vnni', 'amx_bf16'))
+    rates = ', '.join(f"{k} {v:.0f}" for k, v in gf.items() if v is not None)
+    out = [('Machine', f"{m.get('cpu', '?')} ({flags}), {m.get('threads', '?')} thread(s)"
+                       + (f"; best 1024³ GEMM (GFLOP/s, GOP/s for int8): {rates}" if rates else ''))]
+    for k, (title, cols) in BENCH_TABLES.items():
+        if n.get(k): out.append((title, md_table(n[k], cols)))
+    return out
+
+def register_views():
+    "Register `bench_view` for the '13_benchmarks' records with `polygrad.results` (which imports this module)."
+    import polygrad.results as results
+    results.register_view('13_benchmarks')(bench_view)
+
+try: register_views()
+except (ImportError, AttributeError): pass  # polygrad.results is importing this module: it can call `register_views()` once loaded
+
+
+# %% ../nbs/13_benchmarks.ipynb #b14e29aa
+def imagination_flops(net:nn.Module, # the denoising network
+                      actor:nn.Module, # the policy
+                      B:int, h:int, N:int, # windows, horizon, diffusion steps
+                      bf16:bool=False, policy_bf16:bool|None=None, int8:bool=False, # the precision settings of `guided_sample`
+                      **_): # other `guided_sample` settings (compile, ...): they do not change the arithmetic
+    "FLOPs of the linear layers of one guided-imagination batch, by the precision they run in ('fp32', 'bf16', 'int8')."
+    from polygrad.denoiser import _int8_eligible
+    den, pol = ('bf16' if bf16 else 'fp32'), ('bf16' if (bf16 if policy_bf16 is None else policy_bf16) else 'fp32')
+    out = {}
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            p = 'int8' if int8 and _int8_eligible(m, 256) else den
+            out[p] = out.get(p, 0) + 2 * B * m.in_features * m.out_features * N
+    out[pol] = out.get(pol, 0) + linear_flops(actor, B * h) * (N + 1)  # N - 1 guided steps, the final clamp and act_std
+    return out
+
+def roofline_fraction(flops:dict, # precision -> FLOPs done at that precision
+                      rates:dict, # precision -> best GEMM rate in FLOP/s, measured in the same run
+                      seconds:float): # the measured time
+    "The share of the matrix-multiply limit reached: (sum of flops[p] / rates[p]) / seconds."
+    missing = [p for p in flops if p not in rates]
+    if missing: raise ValueError(f"roofline_fraction: no GEMM rate for precision(s) {missing}.")
+    if not seconds > 0: raise ValueError(f"roofline_fraction: the measured time must be positive, got {seconds}.")
+    return sum(f / rates[p] for p, f in flops.items()) / seconds
+
+
 # %% ../nbs/13_benchmarks.ipynb #995d9d95
 def loop_rate(t_env:float, # seconds per environment step
               t_wm:float, # seconds per round of denoiser updates
@@ -104,3 +188,118 @@ def loop_rate(t_env:float, # seconds per environment step
               train_every:int): # environment steps per training round
     "Steady-state environment steps per second of Algorithm 3's loop."
     return train_every / (train_every * t_env + t_wm + t_rl)
+
+# %% ../nbs/13_benchmarks.ipynb #05cb112a
+_LOOP_CHILD = r"""
+import json, os, sys, tempfile, time
+import torch
+from polygrad.train import train, read_metrics
+env, preset, steps, threads, seed, over = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6])
+torch.set_num_threads(threads)
+with tempfile.TemporaryDirectory() as d:
+    w0, c0 = time.perf_counter(), time.process_time()
+    run = train(env, preset, seed=seed, total_env_steps=steps, out_dir=os.path.join(d, 'run'), device='cpu',
+                overrides={'threads': threads, **over}, progress=False)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    rows = read_metrics(run)
+    cfg = json.load(open(os.path.join(run, 'config.json')))
+start = cfg['prefill_steps'] + cfg['rl_start']
+n, t, last = 0, 0., 0
+for r in rows:
+    if 'time/env_steps_per_s' in r:
+        if last >= start and r['time/env_steps_per_s'] > 0: n += r['env_step'] - last; t += (r['env_step'] - last) / r['time/env_steps_per_s']
+        last = r['env_step']
+train_rows = [r for r in rows if 'time/env_steps_per_s' in r]  # the last training-metric line
+final = {k: v for k, v in train_rows[-1].items() if isinstance(v, (int, float))} if train_rows else {}
+print('LOOP_RESULT ' + json.dumps(dict(wall=wall, cpu=cpu, loop_steps=n, loop_s=t, steps=cfg['total_env_steps'],
+                                      final=final, evals=[r['eval/return_mean'] for r in rows if 'eval/return_mean' in r])))
+"""
+
+def source_tree(commit:str, # a commit of this repository
+                dest:str, # empty or missing directory to unpack into
+                repo:str|None=None): # the repository; None: the one holding this package
+    "Unpack the `polygrad` package of `commit` into `dest` with `git archive` (the repository's index and files are left alone); returns `dest`."
+    import pathlib, polygrad
+    repo = repo or str(pathlib.Path(polygrad.__file__).resolve().parent.parent)
+    pathlib.Path(dest).mkdir(parents=True, exist_ok=True)
+    if any(pathlib.Path(dest).iterdir()): raise ValueError(f"source_tree: {dest} is not empty.")
+    arc = subprocess.run(['git', '-C', repo, 'archive', '--format=tar', commit, 'polygrad'], capture_output=True)
+    if arc.returncode: raise ValueError(f"source_tree: git archive of {commit!r} failed: {arc.stderr.decode().strip()}")
+    subprocess.run(['tar', '-x', '-C', dest], input=arc.stdout, check=True)
+    return dest
+
+def package_root():
+    "The directory that holds the `polygrad` package imported here (what a child process needs on its PYTHONPATH)."
+    import polygrad
+    return os.path.dirname(os.path.dirname(os.path.abspath(polygrad.__file__)))
+
+def loop_speed(trees:dict, # name -> directory that holds a `polygrad` package (None: the one imported here)
+               preset:str='smoke', # training preset
+               steps:int|None=None, # env steps per run; None: the preset's
+               env:str='InvertedPendulum-v5', # gymnasium id
+               rounds:int=3, # timed rounds; every tree runs once per round, the order rotating
+               threads:int=1, # torch threads of each run
+               seed:int=0, # seed of every run (equal seeds: equal learning if the trees compute the same)
+               overrides:dict|None=None, # Config fields for every run (or name -> dict, per tree)
+               timeout:float=3600.): # seconds per run
+    "Env steps per second of `polygrad.train.train` for each source tree, one process per run, in interleaved rounds."
+    if not trees: raise ValueError("loop_speed: give at least one source tree.")
+    if rounds < 1: raise ValueError(f"loop_speed: rounds must be >= 1, got {rounds}.")
+    names = list(trees)
+    over = overrides or {}
+    per = {k: dict(over.get(k) or {}) for k in names} if over and set(over) <= set(names) else {k: dict(over) for k in names}
+    res = {k: dict(loop_steps_per_s=[], steps_per_s=[], wall=[], cpu=[], runs=[]) for k in names}
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            envv = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
+            root = package_root() if trees[k] is None else str(trees[k])  # explicit: an installed copy elsewhere must not answer
+            envv['PYTHONPATH'] = os.pathsep.join([root, *filter(None, [os.environ.get('PYTHONPATH')])])
+            p = subprocess.run([sys.executable, '-c', _LOOP_CHILD, env, preset, json.dumps(steps), str(threads), str(seed),
+                                json.dumps(per[k])], capture_output=True, text=True, timeout=timeout, env=envv, cwd=tempfile.gettempdir())
+            line = next((l for l in p.stdout.splitlines() if l.startswith('LOOP_RESULT ')), None)
+            if p.returncode or line is None:
+                raise RuntimeError(f"loop_speed: the run of {k!r} failed (exit {p.returncode}): {p.stderr.strip()[-2000:]}")
+            out = json.loads(line.split(' ', 1)[1])
+            res[k]['runs'].append(out); res[k]['wall'].append(out['wall']); res[k]['cpu'].append(out['cpu'])
+            res[k]['steps_per_s'].append(out['steps'] / out['wall'])
+            res[k]['loop_steps_per_s'].append(out['loop_steps'] / out['loop_s'] if out['loop_s'] > 0 else float('nan'))
+    return res
+
+def paired_ratios(res:dict, # a `loop_speed` result
+                  new:str, old:str, # the two tree names
+                  key:str='loop_steps_per_s'): # which figure
+    "Round-by-round ratios new / old of a `loop_speed` figure (pairs from the same round share the machine's state)."
+    return [a / b for a, b in zip(res[new][key], res[old][key])]
+
+def _same_learning(a, b):
+    "Equal evaluation returns and equal final training metrics (those both trees log; timings aside)."
+    common = [k for k in a['final'] if k in b['final'] and not k.startswith('time/')]
+    return a['evals'] == b['evals'] and bool(common) and all(a['final'][k] == b['final'][k] for k in common)
+
+def loop_rows(results:dict, # preset -> `loop_speed` result
+              new:str='new', old:str='old'): # the tree names to compare
+    "One row per preset: median env steps / s of both trees, the paired ratios, CPU-time ratio, and whether the learning was the same."
+    rows = []
+    for p, res in results.items():
+        rat = paired_ratios(res, new, old)
+        rows.append(dict(preset=p, new=median(res[new]['loop_steps_per_s']), old=median(res[old]['loop_steps_per_s']),
+                         ratio=median(rat), lo=min(rat), hi=max(rat),
+                         ratio_cpu=median([b / a for a, b in zip(res[new]['cpu'], res[old]['cpu'])]),
+                         same=all(_same_learning(a, b) for a, b in zip(res[new]['runs'], res[old]['runs']))))
+    return rows
+
+def loop_flops(cfg, # a resolved `polygrad.train.Config` (MLP denoiser)
+               obs_dim:int, act_dim:int, # the environment's sizes
+               n_tries:float=2.): # mean linesearch tries per A2C update (logged as a2c/n_tries)
+    "FLOPs of the linear layers in one training round of the loop (denoiser updates, imagination, A2C), by part."
+    from polygrad.denoiser import make_denoiser
+    from polygrad.a2c import Actor, Critic
+    if cfg.denoiser != 'mlp': raise ValueError("loop_flops: only the residual-MLP denoiser is counted.")
+    net = make_denoiser('mlp', obs_dim, act_dim, cfg.horizon, width=cfg.width, depth=cfg.depth)
+    act, cri = Actor(obs_dim, act_dim, cfg.actor_hidden, cfg.actor_layers), Critic(obs_dim, cfg.actor_hidden, cfg.actor_layers)
+    B, h, N = cfg.imag_batch, cfg.horizon, cfg.n_diffusion
+    pa, pc = linear_flops(act, B * (h - 1)), linear_flops(cri, B * (h - 1))
+    return dict(denoiser=3 * linear_flops(net, cfg.denoiser_batch) * cfg.denoiser_updates,   # forward + backward
+                imagination=linear_flops(net, B) * N + linear_flops(act, B * h) * (N + 1),   # N - 1 guided steps and 2 final calls
+                a2c=linear_flops(cri, B * h) + 3 * (pa + pc) + n_tries * pa)                 # target values, fwd + bwd, the retries
+

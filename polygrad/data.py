@@ -210,6 +210,7 @@ def atomic_write(path, write_fn, suffix=''):
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp' + suffix)
     os.close(fd)
+    mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; give the usual mode
     try:
         write_fn(tmp)
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())

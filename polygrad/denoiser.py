@@ -432,7 +432,7 @@ class DenoiserTrainer:
         self.compile = check_compile(compile)
         self.ema_decay, self.ema_every, self.ema_start = ema_decay, ema_every, ema_start
         self.ema = copy.deepcopy(diffusion).requires_grad_(False).eval()
-        self.opt = torch.optim.Adam(diffusion.model.parameters(), lr=lr)
+        self.opt = torch.optim.Adam(diffusion.model.parameters(), lr=lr, foreach=True)  # one pass for all tensors, the same values
         self.n_updates, self.n_skipped = 0, 0
         self._pairs = list(zip(self.ema.model.parameters(), diffusion.model.parameters()))
         self._buf_pairs = list(zip(self.ema.model.buffers(), diffusion.model.buffers()))
@@ -450,9 +450,9 @@ class DenoiserTrainer:
     def update_ema(self):
         "Copy the weights while `n_updates <= ema_start`, afterwards decay towards them every `ema_every` updates."
         if self.n_updates <= self.ema_start:
-            for e, p in self._pairs + self._buf_pairs: e.copy_(p)
+            e, p = zip(*(self._pairs + self._buf_pairs)); torch._foreach_copy_(list(e), list(p))
         elif self.n_updates % self.ema_every == 0:
-            for e, p in self._pairs: e.lerp_(p, 1. - self.ema_decay)
+            e, p = zip(*self._pairs); torch._foreach_lerp_(list(e), list(p), 1. - self.ema_decay)
 
     def step(self, batch:dict): # windows from `EpisodeBuffer.sample`
         "One update on one batch; returns floats `loss, obs, rew, term, grad_norm` and flags."
@@ -463,12 +463,14 @@ class DenoiserTrainer:
         noise = torch.randn_like(x0)
         with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             loss, parts = loss_fn(self.diffusion, x0, a, t, noise)
-        out = dict(loss=loss.item(), **{k: v.item() for k, v in parts.items()})
+        out = dict(zip(('loss', *parts), torch.stack([loss.detach().double(), *(v.double() for v in parts.values())]).tolist()))
         self.opt.zero_grad(set_to_none=True)
         ok = math.isfinite(out['loss'])
         if ok:
             loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(self.diffusion.model.parameters(), self.grad_clip or float('inf'))
+            params = self.diffusion.model.parameters()
+            if self.grad_clip: gn = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            else: gn = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])  # no clip: skip the x1 pass
             out['grad_norm'] = gn.item(); ok = math.isfinite(out['grad_norm'])
         if ok:
             self.opt.step(); self.n_updates += 1; self.update_ema()
@@ -491,7 +493,9 @@ class DenoiserTrainer:
     def load_state_dict(self, d):
         "Restore from `state_dict()`."
         self.diffusion.model.load_state_dict(d['model']); self.ema.model.load_state_dict(d['ema'])
-        self.opt.load_state_dict(d['opt']); self.n_updates, self.n_skipped = int(d['n_updates']), int(d['n_skipped'])
+        self.opt.load_state_dict(d['opt'])
+        for g in self.opt.param_groups: g['foreach'] = True  # older checkpoints say None
+        self.n_updates, self.n_skipped = int(d['n_updates']), int(d['n_skipped'])
         if 'normaliser' in d: self.normaliser.load_state_dict(d['normaliser'])
 
 # %% ../nbs/02_denoiser.ipynb #24ebf599

@@ -22,10 +22,10 @@ from .a2c import Actor, Critic, A2C
 from torch.distributions import Distribution
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER_BUDGETS', 'RESUMABLE_CHANGES', 'CKPT_FILES', 'Config', 'make_config', 'validate', 'RunStopped',
-           'Interrupted', 'notice', 'RunLogger', 'read_metrics', 'checkpoint_files', 'read_checkpoint', 'env_state',
-           'set_env_state', 'Halt', 'Trainer', 'eval_curve', 'aggregate_curves', 'run_finished', 'wall_seconds',
-           'imag_seconds', 'plot_run', 'train', 'load_trainer']
+__all__ = ['PRESETS', 'PAPER_BUDGETS', 'RESUMABLE_CHANGES', 'CKPT_FILES', 'METRICS', 'Config', 'resolve_device', 'make_config',
+           'validate', 'RunStopped', 'Interrupted', 'notice', 'RunLogger', 'read_metrics', 'checkpoint_files',
+           'read_checkpoint', 'env_state', 'set_env_state', 'Halt', 'Trainer', 'eval_curve', 'aggregate_curves',
+           'run_finished', 'wall_seconds', 'imag_seconds', 'plot_run', 'train', 'load_trainer']
 
 # %% ../nbs/06_train.ipynb #a33a6b70
 @dataclass
@@ -102,7 +102,8 @@ PRESETS = {
 PAPER_BUDGETS = {'Hopper-v5': 1_000_000, 'Walker2d-v5': 1_500_000, 'HalfCheetah-v5': 1_500_000}
 
 # %% ../nbs/06_train.ipynb #6240a517
-def _resolve_device(device):
+def resolve_device(device:str|None='auto'): # 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N', 'mps'
+    "The torch device name for `device`, or one clear ValueError when it is unknown or unavailable."
     if device in (None, 'auto'): return 'cuda' if torch.cuda.is_available() else 'cpu'
     try: d = torch.device(device)
     except (RuntimeError, TypeError): raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
@@ -173,7 +174,7 @@ def validate(cfg:Config):
         if not 0 <= getattr(cfg, k) <= 1: raise ValueError(f"Setting {k!r} must lie in [0, 1], got {getattr(cfg, k)!r}.")
     if cfg.horizon < 2: raise ValueError(f"The horizon must be at least 2 steps, got {cfg.horizon}.")
     if cfg.denoiser == 'transformer' and cfg.embed_dim % cfg.n_heads: raise ValueError(f"embed_dim ({cfg.embed_dim}) must be divisible by n_heads ({cfg.n_heads}).")
-    cfg.device = _resolve_device(cfg.device)
+    cfg.device = resolve_device(cfg.device)
     if cfg.out_dir is None:
         if cfg.resume: raise ValueError("resume=True needs the out_dir of the run to continue.")
         cfg.out_dir = str(Path('runs') / f"{cfg.env_id}-{cfg.preset}-s{cfg.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
@@ -535,8 +536,7 @@ class Trainer:
         self._acc_add(m, 'a2c/')
         if m.get('nonfinite'): self.counts['nonfinite_a2c'] += 1; self._nonfinite('a2c')
         else: self.counts['a2c_updates'] += 1; self.streaks['a2c'] = 0
-        self._acc_add({'delta': self.delta.delta, 'rew_mean': imag.rew.mean().item(),
-                       'term_mean': imag.term.mean().item()}, 'imag/')
+        self._acc_add({'rew_mean': imag.rew.mean().item()}, 'imag/')  # delta and term_frac come with the sampler's diagnostics
         diag = dict(imag.diag)
         if 'time_s' in diag: self._acc_add({'imag_s': diag.pop('time_s')}, 'time/')
         self._acc_add(diag, 'imag/')
@@ -736,6 +736,62 @@ def _version():
     try:
         import polygrad; return polygrad.__version__
     except Exception: return 'unknown'
+
+# %% ../nbs/06_train.ipynb #7430a60f
+_EVAL, _LOG = 'evaluation', 'training line'
+_DEN, _RL, _FAULT = 'training line, after the prefill', 'training line, after rl_start', 'training line, after a non-finite imagined batch'
+METRICS = {  # key of metrics.jsonl -> (when it is logged, what it means); training lines: means over the updates since the last line
+    'env_step': ('every line', 'real environment steps taken so far: the x-axis of every curve'),
+    'eval/return_mean': (_EVAL, 'mean undiscounted return of `eval_episodes` episodes with the deterministic mean action'),
+    'eval/return_std': (_EVAL, 'standard deviation (np.std) of those returns'),
+    'eval/length_mean': (_EVAL, 'mean length of those episodes, env steps'),
+    'train/return_mean': (_LOG + ', once an episode ended', 'mean return of the last 10 finished training episodes (random actions in the prefill, then the stochastic policy)'),
+    'count/denoiser_updates': (_LOG, 'denoiser updates applied so far (cumulative)'),
+    'count/a2c_updates': (_LOG, 'A2C updates applied so far (cumulative)'),
+    'count/nonfinite_denoiser': (_LOG, 'denoiser updates skipped so far for a non-finite loss or gradient'),
+    'count/nonfinite_a2c': (_LOG, 'A2C updates skipped so far for a non-finite loss, gradient or step'),
+    'count/nonfinite_imagination': (_LOG, 'imagined batches dropped so far for a non-finite entry'),
+    'count/restores': (_LOG, 'checkpoints restored so far after `nonfinite_patience` non-finite updates in a row'),
+    'time/env_steps_per_s': (_LOG, 'env steps per wall-clock second since the previous training line (everything the loop did)'),
+    'time/imag_s': (_RL, 'wall-clock seconds of one imagined batch (`guided_sample`)'),
+    'denoiser/loss': (_DEN, "Algorithm 1's loss: squared error of the network's target (x0 or eps) over the entries not inpainted, normalised units"),
+    'denoiser/obs': (_DEN, 'the state part of that loss (mean squared error per state entry)'),
+    'denoiser/rew': (_DEN, 'the reward part of that loss'),
+    'denoiser/term': (_DEN, 'the termination part of that loss'),
+    'denoiser/grad_norm': (_DEN, "the denoiser's gradient norm before clipping"),
+    'denoiser/n_updates': (_DEN, "the denoiser's update counter (mean over the line's updates)"),
+    'a2c/actor_loss': (_RL, 'policy-gradient loss, -(log pi x normalised advantage + entropy_coef x entropy), step-weighted mean'),
+    'a2c/critic_loss': (_RL, '0.5 (V - lambda-return)^2, step-weighted mean'),
+    'a2c/entropy': (_RL, "the policy's entropy at the imagined states, nats"),
+    'a2c/policy_std': (_RL, "the policy's mean standard deviation, raw action units"),
+    'a2c/adv_mean': (_RL, 'GAE advantage before normalisation, step-weighted mean (reward units)'),
+    'a2c/adv_std': (_RL, 'its step-weighted standard deviation'),
+    'a2c/value_mean': (_RL, "the critic's value at the imagined states, step-weighted mean"),
+    'a2c/return_mean': (_RL, 'lambda-return (the critic target), step-weighted mean'),
+    'a2c/rew_mean': (_RL, 'imagined reward of steps 0..h-2, step-weighted mean'),
+    'a2c/weight_mean': (_RL, 'mean step weight: the product of the continuation probabilities before a step (1 until a termination)'),
+    'a2c/actor_lr': (_RL, 'actor learning rate the linesearch kept (at most `actor_lr`)'),
+    'a2c/actor_grad_norm': (_RL, "actor's gradient norm before clipping to `grad_clip`"),
+    'a2c/critic_grad_norm': (_RL, "critic's gradient norm before clipping to `grad_clip`"),
+    'a2c/dlogpi': (_RL, 'mean abs(log pi_new - log pi_old) of the accepted actor step (the linesearch aims at `target_dlogpi`)'),
+    'a2c/dlogpi_first': (_RL, 'the same for the linesearch\'s first try'),
+    'a2c/n_tries': (_RL, 'actor steps the linesearch tried'),
+    'imag/act_std': (_RL, 'std of the standardised actions (a - mu(s)) / sigma(s) at the returned states (Eq. 9; 1 when on-policy): what delta is tuned on'),
+    'imag/act_mean': (_RL, 'mean of the standardised actions (0 when on-policy)'),
+    'imag/act_abs_max': (_RL, 'largest abs(standardised action) (3 at most with the mu +- 3 sigma clamp)'),
+    'imag/act_ks': (_RL, 'Kolmogorov-Smirnov distance of the standardised actions from N(0, 1)'),
+    'imag/act_mean_t_absmax': (_RL, 'largest abs(mean) of the standardised actions over the h time steps'),
+    'imag/act_std_t_maxdev': (_RL, 'largest abs(std - 1) of the standardised actions over the h time steps'),
+    'imag/clip_frac': (_RL, 'fraction of returned actions moved by the final mu +- 3 sigma clamp'),
+    'imag/clip_frac_steps': (_RL, 'fraction of actions moved by the per-step clamp, mean over the diffusion steps'),
+    'imag/state_clip_frac': (_RL, "fraction of state entries whose posterior-mean change was clamped in the last steps"),
+    'imag/delta': (_RL, 'action update scale delta (Eq. 10) the batches were imagined with'),
+    'imag/N': (_RL, 'diffusion steps of the sampler'),
+    'imag/rew_mean': (_RL, 'mean imagined reward, raw units'),
+    'imag/term_frac': (_RL, 'fraction of imagined steps that terminate (termination above 0.5)'),
+    'imag/finite_frac': (_FAULT, 'fraction of the batch\'s trajectories that stayed finite (A2C skipped the batch; delta learnt from those)'),
+}
+
 
 # %% ../nbs/06_train.ipynb #e596d01a
 def eval_curve(rows:list): # metric rows of one run (see `read_metrics`)
