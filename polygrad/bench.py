@@ -8,30 +8,14 @@ import os, sys, json, time, platform, statistics, subprocess, tempfile
 import numpy as np
 import torch
 from torch import nn
+from .utils import cpu_info, md_table
 
 # %% auto #0
-__all__ = ['BENCH_TABLES', 'cpu_info', 'onednn_isa', 'sync', 'interleaved', 'median', 'peak_memory', 'linear_flops', 'md_table',
-           'bench_view', 'register_views', 'imagination_flops', 'roofline_fraction', 'loop_rate', 'source_tree',
-           'package_root', 'loop_speed', 'paired_ratios', 'loop_rows', 'loop_flops']
+__all__ = ['BENCH_TABLES', 'onednn_isa', 'sync', 'interleaved', 'median', 'peak_memory', 'linear_flops', 'bench_view',
+           'register_views', 'imagination_flops', 'roofline_fraction', 'loop_rate', 'source_tree', 'package_root',
+           'loop_speed', 'paired_ratios', 'loop_rows', 'loop_flops', 'sampler_benchmark']
 
 # %% ../nbs/13_benchmarks.ipynb #e3929399
-def cpu_info() -> dict:
-    "CPU model, cores, the instruction-set flags that decide bf16 speed (AVX-512 BF16, AMX), torch's CPU setup and the load."
-    model, flags = platform.processor(), set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for l in f:
-                if l.startswith('model name'): model = l.split(':', 1)[1].strip()
-                if l.startswith('flags'): flags = set(l.split(':', 1)[1].split()); break
-    except OSError: pass
-    return dict(cpu=model, cores=os.cpu_count(),
-                avx512f='avx512f' in flags, avx512_bf16='avx512_bf16' in flags, avx512_vnni='avx512_vnni' in flags,
-                amx_bf16='amx_bf16' in flags, amx_tile='amx_tile' in flags,
-                torch=torch.__version__, capability=torch.backends.cpu.get_cpu_capability(),
-                mkldnn=torch.backends.mkldnn.is_available(), threads=torch.get_num_threads(),
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
-                load_avg=tuple(round(v, 2) for v in os.getloadavg()) if hasattr(os, 'getloadavg') else None)
-
 def onednn_isa(timeout:float=120.) -> dict: # seconds to wait for the child process
     "The instruction set oneDNN dispatches to and the kernel of a bf16 matmul, read from a child process run with ONEDNN_VERBOSE=1."
     code = ("import torch; torch.set_num_threads(1); a = torch.randn(256, 256).bfloat16(); "
@@ -88,16 +72,6 @@ def linear_flops(model:nn.Module, # a network
                  rows:int): # number of input rows (batch x tokens)
     "Floating-point operations of all `nn.Linear` layers of `model` applied to `rows` inputs."
     return 2 * rows * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
-
-def md_table(rows:list, # list of dicts
-             cols:list): # (key, header, format spec or callable) triples
-    "A Markdown table of `rows`; missing or None values print as '-'."
-    def cell(r, k, f):
-        v = r.get(k)
-        if v is None or (isinstance(v, float) and np.isnan(v)): return '-'
-        return f(v) if callable(f) else format(v, f)
-    head = '| ' + ' | '.join(h for _, h, _ in cols) + ' |'
-    return '\n'.join([head, '|' + '---|' * len(cols)] + ['| ' + ' | '.join(cell(r, k, f) for k, _, f in cols) + ' |' for r in rows])
 
 # %% ../nbs/13_benchmarks.ipynb #3a782320
 BENCH_TABLES = dict(  # record key -> (title, columns) of the tables that `bench_view` renders
@@ -189,7 +163,7 @@ def loop_rate(t_env:float, # seconds per environment step
     "Steady-state environment steps per second of Algorithm 3's loop."
     return train_every / (train_every * t_env + t_wm + t_rl)
 
-# %% ../nbs/13_benchmarks.ipynb #05cb112a
+# %% ../nbs/13_benchmarks.ipynb #d14ed52c
 _LOOP_CHILD = r"""
 import json, os, sys, tempfile, time
 import torch
@@ -233,6 +207,7 @@ def package_root():
     import polygrad
     return os.path.dirname(os.path.dirname(os.path.abspath(polygrad.__file__)))
 
+# %% ../nbs/13_benchmarks.ipynb #015adae8
 def loop_speed(trees:dict, # name -> directory that holds a `polygrad` package (None: the one imported here)
                preset:str='smoke', # training preset
                steps:int|None=None, # env steps per run; None: the preset's
@@ -271,6 +246,7 @@ def paired_ratios(res:dict, # a `loop_speed` result
     "Round-by-round ratios new / old of a `loop_speed` figure (pairs from the same round share the machine's state)."
     return [a / b for a, b in zip(res[new][key], res[old][key])]
 
+# %% ../nbs/13_benchmarks.ipynb #517c477b
 def _same_learning(a, b):
     "Equal evaluation returns and equal final training metrics (those both trees log; timings aside)."
     common = [k for k in a['final'] if k in b['final'] and not k.startswith('time/')]
@@ -288,6 +264,7 @@ def loop_rows(results:dict, # preset -> `loop_speed` result
                          same=all(_same_learning(a, b) for a, b in zip(res[new]['runs'], res[old]['runs']))))
     return rows
 
+# %% ../nbs/13_benchmarks.ipynb #cdf610cf
 def loop_flops(cfg, # a resolved `polygrad.train.Config` (MLP denoiser)
                obs_dim:int, act_dim:int, # the environment's sizes
                n_tries:float=2.): # mean linesearch tries per A2C update (logged as a2c/n_tries)
@@ -303,3 +280,24 @@ def loop_flops(cfg, # a resolved `polygrad.train.Config` (MLP denoiser)
                 imagination=linear_flops(net, B) * N + linear_flops(act, B * h) * (N + 1),   # N - 1 guided steps and 2 final calls
                 a2c=linear_flops(cri, B * h) + 3 * (pa + pc) + n_tries * pa)                 # target values, fwd + bwd, the retries
 
+# %% ../nbs/13_benchmarks.ipynb #8519848c
+def sampler_benchmark(env:str, # gymnasium id
+                      modes:list, # sampler modes (`polygrad.sampler.MODES`)
+                      preset:str, # training preset of the model
+                      overrides:dict, # other Config fields (`total_env_steps` is ignored)
+                      device:str='auto', # device of the model
+                      rounds:int=5, # timed rounds; each mode runs once per round
+                      fill:int=300, # random environment steps that fill the buffer first
+                      seed:int=0): # seed of the model and the environment
+    "Median seconds of one imagined batch per mode, modes interleaved over `rounds` on one untrained model."
+    from polygrad.train import Trainer, make_config
+    ov = {k: v for k, v in overrides.items() if k not in ('total_env_steps',)}
+    with tempfile.TemporaryDirectory() as d:
+        tr = Trainer(make_config(env, preset, seed, None, f'{d}/bench', False, device, ov), progress=False)
+        for _ in range(fill): tr.env_step()  # random actions: data for start states and the normaliser
+        times = {m: [] for m in modes}
+        for m in modes: tr.imagine(mode=m)  # warm-up
+        for _ in range(rounds):
+            for m in modes:
+                t0 = time.perf_counter(); tr.imagine(mode=m); times[m].append(time.perf_counter() - t0)
+    return {m: float(np.median(v)) for m, v in times.items()}

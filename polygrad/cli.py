@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['field_flags', 'make_parser', 'main']
 
-# %% ../nbs/06a_cli.ipynb #0dbdd33d
+# %% ../nbs/06a_cli.ipynb #13aa6898
 import argparse, dataclasses, json, sys
 from fastcore.docments import docments
 from .train import Config, train, RunStopped, Interrupted
@@ -21,6 +21,7 @@ def _parse_value(v):
     try: return json.loads(v)
     except json.JSONDecodeError: return v
 
+# %% ../nbs/06a_cli.ipynb #8452e385
 _NONE = ('none', 'null')
 _BOOLS = {'true': True, 'false': False, '1': True, '0': False, 'yes': True, 'no': False}
 
@@ -39,6 +40,7 @@ def _converter(anno:str): # a Config field's annotation, e.g. 'int | None'
     conv.__name__ = base
     return conv
 
+# %% ../nbs/06a_cli.ipynb #a9b91186
 # Config fields that have their own flags (kept from the first CLI): field -> (flag, alias)
 _OWN = dict(env_id=('--env', '--env-id'), preset=('--preset',), seed=('--seed',), total_env_steps=('--steps', '--total-env-steps'),
             out_dir=('--out-dir',), resume=('--resume',), device=('--device',))
@@ -59,7 +61,6 @@ def _add_config_flags(p, exclude):
     g = p.add_argument_group('Config fields', 'each overrides the preset; a field not given keeps the preset\'s value')
     for name, flag, conv, hlp in field_flags(exclude):
         g.add_argument(flag, dest=f'cfg_{name}', type=conv, default=argparse.SUPPRESS, metavar='VALUE', help=hlp.replace('%', '%%'))
-
 
 # %% ../nbs/06a_cli.ipynb #4334baf2
 def make_parser():

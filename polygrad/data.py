@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import gymnasium as gym
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PAPER_ENVS', 'check_env_id', 'make_env', 'get_sim_state', 'set_sim_state', 'env_dims', 'EpisodeBuffer',
@@ -65,7 +66,7 @@ def env_dims(env):
     return dict(obs_dim=int(np.prod(env.observation_space.shape)), act_dim=int(np.prod(env.action_space.shape)),
                 qpos_dim=len(qp), qvel_dim=len(qv))
 
-# %% ../nbs/00_data.ipynb #09e11129
+# %% ../nbs/00_data.ipynb #d8a0455e
 _FIELDS = ('obs', 'act', 'rew', 'term', 'trunc', 'qpos', 'qvel', 'ep')
 
 class EpisodeBuffer:
@@ -81,11 +82,6 @@ class EpisodeBuffer:
         self._ep_starts, self._ep_ended = [0], []  # start index of each episode; whether the last one is closed
         self._d = {}
         self._alloc(max(capacity, 1))
-
-    @classmethod
-    def for_env(cls, env, **kw):
-        "An empty buffer sized for `env`."
-        return cls(**env_dims(env), **kw)
 
     def _shapes(self):
         d = self.dims
@@ -104,105 +100,129 @@ class EpisodeBuffer:
         raise AttributeError(k)
 
     @property
-    def n_episodes(self): return len(self._ep_starts) - (1 if self._n == self._ep_starts[-1] else 0)
-
-    def add(self,
-            obs, # observation s_t seen before acting
-            act, # action a_t
-            rew:float, # reward r_t
-            term:bool, # the step terminated the episode
-            trunc:bool=False, # the episode was cut after this step (time limit)
-            qpos=None, # simulator qpos at s_t
-            qvel=None): # simulator qvel at s_t
-        "Append one step; a terminal or truncated step closes the episode."
-        if self._n == self._cap: self._alloc(2 * self._cap)
-        i, d = self._n, self._d
-        obs, act = np.asarray(obs), np.asarray(act)
-        if obs.shape != (self.dims['obs_dim'],) or act.shape != (self.dims['act_dim'],):
-            raise ValueError(f"Expected obs of shape ({self.dims['obs_dim']},) and action of shape ({self.dims['act_dim']},), got {obs.shape} and {act.shape}.")
-        d['obs'][i], d['act'][i], d['rew'][i], d['term'][i], d['trunc'][i] = obs, act, rew, term, trunc
-        if self.dims['qpos_dim']: d['qpos'][i], d['qvel'][i] = qpos, qvel
-        d['ep'][i] = len(self._ep_starts) - 1
-        self._n += 1
-        if term or trunc: self._ep_starts.append(self._n)
-
-    def end_episode(self):
-        "Close the current episode without a terminal flag (e.g. a run stopped mid-episode)."
-        if self._n > self._ep_starts[-1]:
-            self._d['trunc'][self._n - 1] = True
-            self._ep_starts.append(self._n)
-
-    def add_episode(self, obs, act, rew, term_last:bool, qpos=None, qvel=None):
-        "Append a whole episode (arrays with a leading length axis); `term_last` marks termination at its end."
-        L = len(obs)
-        for t in range(L):
-            last = t == L - 1
-            self.add(obs[t], act[t], rew[t], term_last and last, (not term_last) and last,
-                     None if qpos is None else qpos[t], None if qvel is None else qvel[t])
-
-    def _episode_bounds(self):
-        "Start, end (exclusive) and terminated flag of every episode with data, as arrays."
-        starts = np.array(self._ep_starts[:-1] + ([self._ep_starts[-1]] if self._n > self._ep_starts[-1] else []), np.int64)
-        ends = np.append(starts[1:], self._n) if len(starts) else starts
-        terminated = self._d['term'][ends - 1] if len(starts) else np.zeros(0, bool)
-        return starts, ends, terminated
-
-    def valid_starts(self, h:int): # window length
-        "Global indices at which a window of length `h` may start."
-        starts, ends, terminated = self._episode_bounds()
-        out = [np.arange(s, e if t else e - h + 1) for s, e, t in zip(starts, ends, terminated)]
-        out = np.concatenate(out) if out else np.zeros(0, np.int64)
-        return out[out >= 0]
-
-    def windows(self, idx, h:int):
-        "Windows of length `h` starting at global step indices `idx`, padded after termination."
-        idx = np.asarray(idx, np.int64)
-        if idx.ndim != 1: raise ValueError(f"Window start indices must be a 1-d array, got shape {idx.shape}.")
-        if len(idx) and (idx.min() < 0 or idx.max() >= self._n): raise ValueError(f"Window starts must lie in [0, {self._n}).")
-        starts, ends, _ = self._episode_bounds()
-        ep_end = ends[np.searchsorted(starts, idx, side='right') - 1]  # exclusive end of each window's episode
-        pos = idx[:, None] + np.arange(h)[None]
-        mask = pos < ep_end[:, None]
-        pos = np.minimum(pos, ep_end[:, None] - 1)
-        d = self._d
-        out = dict(obs=d['obs'][pos], act=d['act'][pos], rew=np.where(mask, d['rew'][pos], 0).astype(np.float32),
-                   term=np.where(mask, d['term'][pos], True).astype(np.float32), mask=mask,
-                   qpos=d['qpos'][pos], qvel=d['qvel'][pos], idx=idx)
-        return out
-
-    def sample(self, batch:int, h:int, rng:np.random.Generator):
-        "`batch` windows of length `h` with starts drawn uniformly from the valid ones."
-        vs = self.valid_starts(h)
-        if len(vs) == 0: raise ValueError(f"The buffer holds no window of length {h} yet ({self._n} steps).")
-        return self.windows(vs[rng.integers(0, len(vs), batch)], h)
-
-    def state(self):
-        "All arrays needed to rebuild the buffer."
-        s = {k: v[:self._n] for k, v in self._d.items()}
-        s['ep_starts'] = np.array(self._ep_starts, np.int64)
-        s['dims'] = np.array([self.dims[k] for k in ('obs_dim', 'act_dim', 'qpos_dim', 'qvel_dim')], np.int64)
-        return s
-
-    @classmethod
-    def from_state(cls, s):
-        "Rebuild a buffer from `state()` (numpy arrays, or tensors as a checkpoint stores them)."
-        s = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in s.items()}
-        buf = cls(*[int(x) for x in s['dims']], capacity=max(len(s['obs']), 1))
-        n = len(s['obs'])
-        for k in _FIELDS: buf._d[k][:n] = s[k]
-        buf._n, buf._ep_starts = n, [int(x) for x in s['ep_starts']]
-        return buf
-
-    def save(self, path):
-        "Write the buffer to one .npz file atomically (a crash mid-write leaves the old file intact)."
-        atomic_savez(path, **self.state())
-
-    @classmethod
-    def load(cls, path):
-        "Load a buffer written by `save`."
-        with np.load(path) as z: return cls.from_state({k: z[k] for k in z.files})
+    def n_episodes(self):
+        "Number of episodes holding data (a still-running one included)."
+        return len(self._ep_starts) - (1 if self._n == self._ep_starts[-1] else 0)
 
     def __repr__(self): return f"EpisodeBuffer({self._n} steps, {self.n_episodes} episodes, dims={self.dims})"
+
+# %% ../nbs/00_data.ipynb #3d45fb70
+@patch(cls_method=True)
+def for_env(cls:EpisodeBuffer, env, # a gymnasium env (`make_env`)
+            **kw): # passed to `EpisodeBuffer` (e.g. capacity)
+    "An empty buffer sized for `env`."
+    return cls(**env_dims(env), **kw)
+
+# %% ../nbs/00_data.ipynb #9db64f69
+@patch
+def add(self:EpisodeBuffer,
+        obs, # observation s_t seen before acting
+        act, # action a_t
+        rew:float, # reward r_t
+        term:bool, # the step terminated the episode
+        trunc:bool=False, # the episode was cut after this step (time limit)
+        qpos=None, # simulator qpos at s_t
+        qvel=None): # simulator qvel at s_t
+    "Append one step; a terminal or truncated step closes the episode."
+    if self._n == self._cap: self._alloc(2 * self._cap)
+    i, d = self._n, self._d
+    obs, act = np.asarray(obs), np.asarray(act)
+    if obs.shape != (self.dims['obs_dim'],) or act.shape != (self.dims['act_dim'],):
+        raise ValueError(f"Expected obs of shape ({self.dims['obs_dim']},) and action of shape ({self.dims['act_dim']},), got {obs.shape} and {act.shape}.")
+    d['obs'][i], d['act'][i], d['rew'][i], d['term'][i], d['trunc'][i] = obs, act, rew, term, trunc
+    if self.dims['qpos_dim']: d['qpos'][i], d['qvel'][i] = qpos, qvel
+    d['ep'][i] = len(self._ep_starts) - 1
+    self._n += 1
+    if term or trunc: self._ep_starts.append(self._n)
+
+# %% ../nbs/00_data.ipynb #ace35ccf
+@patch
+def end_episode(self:EpisodeBuffer):
+    "Close the current episode without a terminal flag (e.g. a run stopped mid-episode)."
+    if self._n > self._ep_starts[-1]:
+        self._d['trunc'][self._n - 1] = True
+        self._ep_starts.append(self._n)
+
+# %% ../nbs/00_data.ipynb #c9e31f30
+@patch
+def add_episode(self:EpisodeBuffer,
+                obs, act, rew, # arrays with a leading length axis
+                term_last:bool, # the episode terminated at its last step (else it was truncated)
+                qpos=None, qvel=None): # simulator states, same leading axis
+    "Append a whole episode (arrays with a leading length axis); `term_last` marks termination at its end."
+    L = len(obs)
+    for t in range(L):
+        last = t == L - 1
+        self.add(obs[t], act[t], rew[t], term_last and last, (not term_last) and last,
+                 None if qpos is None else qpos[t], None if qvel is None else qvel[t])
+
+# %% ../nbs/00_data.ipynb #e778d33e
+@patch
+def _episode_bounds(self:EpisodeBuffer):
+    "Start, end (exclusive) and terminated flag of every episode with data, as arrays."
+    starts = np.array(self._ep_starts[:-1] + ([self._ep_starts[-1]] if self._n > self._ep_starts[-1] else []), np.int64)
+    ends = np.append(starts[1:], self._n) if len(starts) else starts
+    terminated = self._d['term'][ends - 1] if len(starts) else np.zeros(0, bool)
+    return starts, ends, terminated
+
+@patch
+def valid_starts(self:EpisodeBuffer, h:int): # window length
+    "Global indices at which a window of length `h` may start."
+    starts, ends, terminated = self._episode_bounds()
+    out = [np.arange(s, e if t else e - h + 1) for s, e, t in zip(starts, ends, terminated)]
+    out = np.concatenate(out) if out else np.zeros(0, np.int64)
+    return out[out >= 0]
+
+# %% ../nbs/00_data.ipynb #c3219668
+@patch
+def windows(self:EpisodeBuffer,
+            idx, # global step indices where the windows start (1-d)
+            h:int): # window length
+    "Windows of length `h` starting at global step indices `idx`, padded after termination."
+    idx = np.asarray(idx, np.int64)
+    if idx.ndim != 1: raise ValueError(f"Window start indices must be a 1-d array, got shape {idx.shape}.")
+    if len(idx) and (idx.min() < 0 or idx.max() >= self._n): raise ValueError(f"Window starts must lie in [0, {self._n}).")
+    starts, ends, _ = self._episode_bounds()
+    ep_end = ends[np.searchsorted(starts, idx, side='right') - 1]  # exclusive end of each window's episode
+    pos = idx[:, None] + np.arange(h)[None]
+    mask = pos < ep_end[:, None]
+    pos = np.minimum(pos, ep_end[:, None] - 1)
+    d = self._d
+    out = dict(obs=d['obs'][pos], act=d['act'][pos], rew=np.where(mask, d['rew'][pos], 0).astype(np.float32),
+               term=np.where(mask, d['term'][pos], True).astype(np.float32), mask=mask,
+               qpos=d['qpos'][pos], qvel=d['qvel'][pos], idx=idx)
+    return out
+
+# %% ../nbs/00_data.ipynb #39b2a6d9
+@patch
+def sample(self:EpisodeBuffer,
+           batch:int, # number of windows
+           h:int, # window length
+           rng:np.random.Generator): # draws the starts
+    "`batch` windows of length `h` with starts drawn uniformly from the valid ones."
+    vs = self.valid_starts(h)
+    if len(vs) == 0: raise ValueError(f"The buffer holds no window of length {h} yet ({self._n} steps).")
+    return self.windows(vs[rng.integers(0, len(vs), batch)], h)
+
+# %% ../nbs/00_data.ipynb #faed0730
+@patch
+def state(self:EpisodeBuffer):
+    "All arrays needed to rebuild the buffer."
+    s = {k: v[:self._n] for k, v in self._d.items()}
+    s['ep_starts'] = np.array(self._ep_starts, np.int64)
+    s['dims'] = np.array([self.dims[k] for k in ('obs_dim', 'act_dim', 'qpos_dim', 'qvel_dim')], np.int64)
+    return s
+
+# %% ../nbs/00_data.ipynb #45682cef
+@patch(cls_method=True)
+def from_state(cls:EpisodeBuffer, s:dict): # `state()` of a buffer
+    "Rebuild a buffer from `state()` (numpy arrays, or tensors as a checkpoint stores them)."
+    s = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in s.items()}
+    buf = cls(*[int(x) for x in s['dims']], capacity=max(len(s['obs']), 1))
+    n = len(s['obs'])
+    for k in _FIELDS: buf._d[k][:n] = s[k]
+    buf._n, buf._ep_starts = n, [int(x) for x in s['ep_starts']]
+    return buf
 
 # %% ../nbs/00_data.ipynb #cecc7df7
 def atomic_write(path, write_fn, suffix=''):
@@ -225,6 +245,18 @@ def atomic_savez(path, **arrays):
         with open(tmp, 'wb') as f: np.savez(f, **arrays)
     atomic_write(path, w)
 
+# %% ../nbs/00_data.ipynb #9b35efb2
+@patch
+def save(self:EpisodeBuffer, path): # the .npz file to write
+    "Write the buffer to one .npz file atomically (a crash mid-write leaves the old file intact)."
+    atomic_savez(path, **self.state())
+
+# %% ../nbs/00_data.ipynb #87a3269f
+@patch(cls_method=True)
+def load(cls:EpisodeBuffer, path): # a file written by `save`
+    "Load a buffer written by `save`."
+    with np.load(path) as z: return cls.from_state({k: z[k] for k in z.files})
+
 # %% ../nbs/00_data.ipynb #68bcdd58
 def collect_steps(env, buf:EpisodeBuffer, n_steps:int, # env, buffer to fill, number of steps
                   policy=None, # callable obs -> action (numpy); None samples the action space
@@ -241,7 +273,7 @@ def collect_steps(env, buf:EpisodeBuffer, n_steps:int, # env, buffer to fill, nu
         if term or trunc: returns.append(ret); ret = 0.; obs, _ = env.reset()
     return obs, returns
 
-# %% ../nbs/00_data.ipynb #6102a072
+# %% ../nbs/00_data.ipynb #9c53463f
 class Normaliser:
     "Running per-dimension Gaussian normaliser of observations, actions, rewards and terminals."
     keys = ('obs', 'act', 'rew', 'term')
@@ -253,67 +285,76 @@ class Normaliser:
         self.s2 = {k: np.zeros(d) for k, d in self.dims.items()}
         self._cache = {}
 
-    @classmethod
-    def from_buffer(cls, buf:EpisodeBuffer):
-        "A normaliser fitted to every step in `buf`."
-        nz = cls(buf.dims['obs_dim'], buf.dims['act_dim'])
-        nz.update(obs=buf.obs, act=buf.act, rew=buf.rew, term=buf.term)
-        return nz
-
-    def update(self, **data):
-        "Add data (arrays with any leading batch dims) for any of the keys obs, act, rew, term."
-        for k, x in data.items():
-            if k not in self.dims: raise ValueError(f"Unknown normaliser key {k!r}; expected one of {self.keys}.")
-            x = np.asarray(x, np.float64).reshape(-1, self.dims[k])
-            self.n[k] += len(x); self.s1[k] += x.sum(0); self.s2[k] += (x * x).sum(0)
-        self._cache = {}
-
-    def mean(self, k): return self.s1[k] / max(self.n[k], 1)
-    def std(self, k):
-        m = self.mean(k)
-        return np.sqrt(np.maximum(self.s2[k] / max(self.n[k], 1) - m * m, 0.))
-
-    def _stats(self, k, x):
-        if k == 'traj':
-            m = np.concatenate([self.mean('obs'), self.mean('rew'), self.mean('term')])
-            s = np.concatenate([self.std('obs'), self.std('rew'), self.std('term')])
-        else: m, s = self.mean(k), self.std(k)
-        s = s + self.eps
-        if isinstance(x, torch.Tensor):
-            key = (k, x.device, x.dtype)
-            if key not in self._cache:
-                with torch.inference_mode(False):  # normal tensors even when first asked for under inference mode
-                    self._cache[key] = (torch.as_tensor(m, dtype=x.dtype, device=x.device), torch.as_tensor(s, dtype=x.dtype, device=x.device))
-            return self._cache[key]
-        return m.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == 'f' else np.float64), s.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == 'f' else np.float64)
-
-    def _check(self, x, k):
-        d = self.dims['obs'] + 2 if k == 'traj' else self.dims[k]
-        if d > 1 and x.shape[-1] != d: raise ValueError(f"Expected the last dimension of {k!r} data to be {d}, got shape {tuple(x.shape)}.")
-
-    def norm(self, x, k:str):
-        "Normalise `x` (numpy or torch) as data of key `k`."
-        self._check(x, k); m, s = self._stats(k, x)
-        if k in ('rew', 'term') and (x.ndim == 0 or x.shape[-1] != 1): m, s = m[0], s[0]
-        return (x - m) / s
-
-    def unnorm(self, x, k:str):
-        "Undo `norm`."
-        self._check(x, k); m, s = self._stats(k, x)
-        if k in ('rew', 'term') and (x.ndim == 0 or x.shape[-1] != 1): m, s = m[0], s[0]
-        return x * s + m
-
-    def norm_traj(self, x): return self.norm(x, 'traj')
-    def unnorm_traj(self, x): return self.unnorm(x, 'traj')
-
-    def state_dict(self): return dict(n=dict(self.n), s1={k: v.copy() for k, v in self.s1.items()}, s2={k: v.copy() for k, v in self.s2.items()})
-    def load_state_dict(self, d):
-        self.n = {k: int(v) for k, v in d['n'].items()}
-        self.s1 = {k: np.asarray(v, np.float64).copy() for k, v in d['s1'].items()}
-        self.s2 = {k: np.asarray(v, np.float64).copy() for k, v in d['s2'].items()}
-        self._cache = {}
-
     def __repr__(self): return f"Normaliser({self.n['obs']} steps, obs_dim={self.dims['obs']}, act_dim={self.dims['act']})"
+
+# %% ../nbs/00_data.ipynb #1292187e
+@patch
+def update(self:Normaliser, **data): # arrays with any leading batch dims, for any of the keys obs, act, rew, term
+    "Add data (arrays with any leading batch dims) for any of the keys obs, act, rew, term."
+    for k, x in data.items():
+        if k not in self.dims: raise ValueError(f"Unknown normaliser key {k!r}; expected one of {self.keys}.")
+        x = np.asarray(x, np.float64).reshape(-1, self.dims[k])
+        self.n[k] += len(x); self.s1[k] += x.sum(0); self.s2[k] += (x * x).sum(0)
+    self._cache = {}
+
+# %% ../nbs/00_data.ipynb #d1bde38f
+@patch
+def mean(self:Normaliser, k:str): # one of `keys`
+    "Per-dimension mean of the data of key `k` seen so far."
+    return self.s1[k] / max(self.n[k], 1)
+
+# %% ../nbs/00_data.ipynb #8d01933e
+@patch
+def std(self:Normaliser, k:str): # one of `keys`
+    "Per-dimension standard deviation of the data of key `k` seen so far."
+    m = self.mean(k)
+    return np.sqrt(np.maximum(self.s2[k] / max(self.n[k], 1) - m * m, 0.))
+
+# %% ../nbs/00_data.ipynb #c76cc8c0
+@patch(cls_method=True)
+def from_buffer(cls:Normaliser, buf:EpisodeBuffer): # real steps
+    "A normaliser fitted to every step in `buf`."
+    nz = cls(buf.dims['obs_dim'], buf.dims['act_dim'])
+    nz.update(obs=buf.obs, act=buf.act, rew=buf.rew, term=buf.term)
+    return nz
+
+# %% ../nbs/00_data.ipynb #d3422889
+@patch
+def _stats(self:Normaliser, k, x):
+    if k == 'traj':
+        m = np.concatenate([self.mean('obs'), self.mean('rew'), self.mean('term')])
+        s = np.concatenate([self.std('obs'), self.std('rew'), self.std('term')])
+    else: m, s = self.mean(k), self.std(k)
+    s = s + self.eps
+    if isinstance(x, torch.Tensor):
+        key = (k, x.device, x.dtype)
+        if key not in self._cache:
+            with torch.inference_mode(False):  # normal tensors even when first asked for under inference mode
+                self._cache[key] = (torch.as_tensor(m, dtype=x.dtype, device=x.device), torch.as_tensor(s, dtype=x.dtype, device=x.device))
+        return self._cache[key]
+    return m.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == 'f' else np.float64), s.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == 'f' else np.float64)
+
+@patch
+def _check(self:Normaliser, x, k):
+    d = self.dims['obs'] + 2 if k == 'traj' else self.dims[k]
+    if d > 1 and x.shape[-1] != d: raise ValueError(f"Expected the last dimension of {k!r} data to be {d}, got shape {tuple(x.shape)}.")
+
+# %% ../nbs/00_data.ipynb #5c6a6d6f
+@patch
+def norm(self:Normaliser, x, # numpy array or tensor (..., dim)
+         k:str): # one of `keys`, or 'traj' (the diffused vector, see `to_traj`)
+    "Normalise `x` (numpy or torch) as data of key `k`."
+    self._check(x, k); m, s = self._stats(k, x)
+    if k in ('rew', 'term') and (x.ndim == 0 or x.shape[-1] != 1): m, s = m[0], s[0]
+    return (x - m) / s
+
+# %% ../nbs/00_data.ipynb #0d611e29
+@patch
+def unnorm(self:Normaliser, x, k:str): # as in `norm`
+    "Undo `norm`."
+    self._check(x, k); m, s = self._stats(k, x)
+    if k in ('rew', 'term') and (x.ndim == 0 or x.shape[-1] != 1): m, s = m[0], s[0]
+    return x * s + m
 
 # %% ../nbs/00_data.ipynb #058f3761
 def to_traj(obs, rew, term):
@@ -323,3 +364,30 @@ def to_traj(obs, rew, term):
 def split_traj(x, obs_dim:int):
     "Split a diffused vector (...,h,o+2) into observations, rewards and terminals."
     return x[..., :obs_dim], x[..., obs_dim], x[..., obs_dim + 1]
+
+# %% ../nbs/00_data.ipynb #69ab663b
+@patch
+def norm_traj(self:Normaliser, x): # diffused vectors (..., h, obs_dim + 2) in raw units
+    "Normalise diffused vectors `[s, r, term]` per dimension."
+    return self.norm(x, 'traj')
+
+# %% ../nbs/00_data.ipynb #9f965790
+@patch
+def unnorm_traj(self:Normaliser, x): # normalised diffused vectors (..., h, obs_dim + 2)
+    "Undo `norm_traj`."
+    return self.unnorm(x, 'traj')
+
+# %% ../nbs/00_data.ipynb #72ae9bd2
+@patch
+def state_dict(self:Normaliser):
+    "The counts and sums (copies), for a checkpoint."
+    return dict(n=dict(self.n), s1={k: v.copy() for k, v in self.s1.items()}, s2={k: v.copy() for k, v in self.s2.items()})
+
+# %% ../nbs/00_data.ipynb #dfa3aa39
+@patch
+def load_state_dict(self:Normaliser, d:dict): # from `state_dict()`
+    "Restore the statistics from `state_dict()`."
+    self.n = {k: int(v) for k, v in d['n'].items()}
+    self.s1 = {k: np.asarray(v, np.float64).copy() for k, v in d['s1'].items()}
+    self.s2 = {k: np.asarray(v, np.float64).copy() for k, v in d['s2'].items()}
+    self._cache = {}

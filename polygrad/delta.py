@@ -11,6 +11,7 @@ import torch
 from scipy import stats
 import matplotlib.pyplot as plt
 from .sampler import guided_sample, policy_mean_std, Imagined
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['standardised_actions', 'action_std', 'DeltaTuner', 'ks_distance', 'clipped_fraction', 'action_diagnostics',
@@ -50,22 +51,34 @@ class DeltaTuner:
         self.n_updates, self.n_skipped = 0, 0
 
     @property
-    def delta(self): return math.exp(self.log_delta)
-
-    def update(self, act_std:float): # std of the standardised actions of the last imagined batch
-        "log delta += eta (act_std - target); returns the new delta."
-        act_std = float(act_std)
-        if not math.isfinite(act_std): self.n_skipped += 1; return self.delta
-        self.log_delta = min(max(self.log_delta + self.eta * (act_std - self.target), self.min_log), self.max_log)
-        self.n_updates += 1
-        return self.delta
-
-    def state_dict(self): return dict(log_delta=self.log_delta, eta=self.eta, target=self.target, min_log=self.min_log,
-                                      max_log=self.max_log, n_updates=self.n_updates, n_skipped=self.n_skipped)
-    def load_state_dict(self, d):
-        for k, v in d.items(): setattr(self, k, v)
+    def delta(self):
+        "The current action update scale."
+        return math.exp(self.log_delta)
 
     def __repr__(self): return f"DeltaTuner(delta={self.delta:.4g}, eta={self.eta}, updates={self.n_updates})"
+
+# %% ../nbs/04_delta.ipynb #0afeb11a
+@patch
+def update(self:DeltaTuner, act_std:float): # std of the standardised actions of the last imagined batch
+    "log delta += eta (act_std - target); returns the new delta."
+    act_std = float(act_std)
+    if not math.isfinite(act_std): self.n_skipped += 1; return self.delta
+    self.log_delta = min(max(self.log_delta + self.eta * (act_std - self.target), self.min_log), self.max_log)
+    self.n_updates += 1
+    return self.delta
+
+# %% ../nbs/04_delta.ipynb #3273ccfa
+@patch
+def state_dict(self:DeltaTuner):
+    "log delta, its settings and the counters."
+    return dict(log_delta=self.log_delta, eta=self.eta, target=self.target, min_log=self.min_log,
+                max_log=self.max_log, n_updates=self.n_updates, n_skipped=self.n_skipped)
+
+# %% ../nbs/04_delta.ipynb #e0255eec
+@patch
+def load_state_dict(self:DeltaTuner, d:dict): # from `state_dict()`
+    "Restore the tuner from `state_dict()`."
+    for k, v in d.items(): setattr(self, k, v)
 
 # %% ../nbs/04_delta.ipynb #1b118dc2
 def ks_distance(z): # standardised actions, any shape (pooled)

@@ -11,6 +11,7 @@ from torch import nn
 import torch.nn.functional as F
 from .schedule import DiffusionSchedule
 from .data import EpisodeBuffer, Normaliser, to_traj, set_sim_state
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['COMPILE_MODES', 'RandomFourierFeatures', 'SinusoidalEmbedding', 'step_mlp', 'ResidualBlock', 'ResidualMLPDenoiser',
@@ -28,6 +29,7 @@ class RandomFourierFeatures(nn.Module):
         self.out_dim = dim + 1
 
     def forward(self, t): # (B,) diffusion steps
+        "The features (B, dim + 1) of the steps `t`."
         t = t.to(self.w.dtype)[:, None]
         f = 2 * math.pi * t * self.w[None]
         return torch.cat([t, f.sin(), f.cos()], -1)
@@ -42,6 +44,7 @@ class SinusoidalEmbedding(nn.Module):
         self.out_dim = dim
 
     def forward(self, t): # (B,) diffusion steps
+        "The embedding (B, dim) of the steps `t`."
         f = t.to(self.freqs.dtype)[:, None] * self.freqs[None]
         return torch.cat([f.sin(), f.cos()], -1)
 
@@ -49,14 +52,16 @@ def step_mlp(in_dim:int, dim:int): # input features, embedding size
     "The `Linear, SiLU, Linear` that turns step features into an embedding."
     return nn.Sequential(nn.Linear(in_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
-# %% ../nbs/02_denoiser.ipynb #584f490b
+# %% ../nbs/02_denoiser.ipynb #d64a6e43
 class ResidualBlock(nn.Module):
     "Pre-norm residual block x + Linear(ReLU(LayerNorm(x)))."
     def __init__(self, width:int): # feature size
         super().__init__()
         self.ln, self.linear = nn.LayerNorm(width), nn.Linear(width, width)
 
-    def forward(self, x): return x + self.linear(F.relu(self.ln(x)))
+    def forward(self, x): # (..., width) features
+        "x + Linear(ReLU(LayerNorm(x)))."
+        return x + self.linear(F.relu(self.ln(x)))
 
 def _check_inputs(model, x, a_cond, t):
     "One clear ValueError when the denoiser inputs do not fit the network."
@@ -68,6 +73,7 @@ def _check_inputs(model, x, a_cond, t):
     if t.shape != (x.shape[0],):
         raise ValueError(f"Expected one diffusion step per batch element, shape ({x.shape[0]},), got {tuple(t.shape)}.")
 
+# %% ../nbs/02_denoiser.ipynb #7bfaa74d
 class ResidualMLPDenoiser(nn.Module):
     "Residual MLP over the flattened window (Appendix A, Table 2)."
     def __init__(self,
@@ -92,18 +98,21 @@ class ResidualMLPDenoiser(nn.Module):
         self.ln_out = nn.LayerNorm(self.width)
         self.out = nn.Linear(self.width, horizon * (obs_dim + 2))
 
-    def forward(self,
-                x, # (B, h, obs+2) noisy trajectory
-                a_cond, # (B, h, act) action conditioning
-                t): # (B,) integer diffusion steps
-        _check_inputs(self, x, a_cond, t)
-        if x.shape[1] != self.horizon: raise ValueError(f"This MLP was built for windows of length {self.horizon}, got {x.shape[1]}.")
-        B = x.shape[0]
-        h = self.proj(torch.cat([x, a_cond], -1).reshape(B, -1)) + self.time_mlp(t)
-        h = self.blocks(self.inp(h))
-        return self.out(F.relu(self.ln_out(h))).reshape(x.shape)
+# %% ../nbs/02_denoiser.ipynb #d8b03c9f
+@patch
+def forward(self:ResidualMLPDenoiser,
+            x, # (B, h, obs+2) noisy trajectory
+            a_cond, # (B, h, act) action conditioning
+            t): # (B,) integer diffusion steps
+    "Predict (B, h, obs+2) from the flattened window and the step embedding."
+    _check_inputs(self, x, a_cond, t)
+    if x.shape[1] != self.horizon: raise ValueError(f"This MLP was built for windows of length {self.horizon}, got {x.shape[1]}.")
+    B = x.shape[0]
+    h = self.proj(torch.cat([x, a_cond], -1).reshape(B, -1)) + self.time_mlp(t)
+    h = self.blocks(self.inp(h))
+    return self.out(F.relu(self.ln_out(h))).reshape(x.shape)
 
-# %% ../nbs/02_denoiser.ipynb #c5372b16
+# %% ../nbs/02_denoiser.ipynb #fee341ba
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention."
     def __init__(self, dim:int, n_heads:int, dropout:float=0.):
@@ -112,7 +121,8 @@ class CausalSelfAttention(nn.Module):
         self.n_heads, self.dropout = n_heads, dropout
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x): # (B, T, dim) tokens
+        "Each token attends to itself and the tokens before it."
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.)
@@ -126,10 +136,12 @@ class TransformerBlock(nn.Module):
         self.ln2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim), nn.Dropout(dropout))
 
-    def forward(self, x):
+    def forward(self, x): # (B, T, dim) tokens
+        "x + Attn(LN(x)), then x + MLP(LN(x))."
         x = x + self.attn(self.ln1(x))
         return x + self.mlp(self.ln2(x))
 
+# %% ../nbs/02_denoiser.ipynb #6172e116
 class TransformerDenoiser(nn.Module):
     "Causal transformer with one token per step (Appendix A, Table 3)."
     def __init__(self,
@@ -159,16 +171,19 @@ class TransformerDenoiser(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.normal_(m.weight, 0., 0.02)
         if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
-    def forward(self,
-                x, # (B, T, obs+2) noisy trajectory, T <= horizon
-                a_cond, # (B, T, act) action conditioning
-                t): # (B,) integer diffusion steps
-        _check_inputs(self, x, a_cond, t)
-        T = x.shape[1]
-        if T > self.horizon: raise ValueError(f"This transformer has positions for {self.horizon} steps, got a window of {T}.")
-        z = self.tok(torch.cat([x, a_cond], -1)) + self.pos.weight[:T] + self.time_mlp(t)[:, None]
-        for blk in self.blocks: z = blk(z)
-        return self.head(z)
+# %% ../nbs/02_denoiser.ipynb #6d9864ed
+@patch
+def forward(self:TransformerDenoiser,
+            x, # (B, T, obs+2) noisy trajectory, T <= horizon
+            a_cond, # (B, T, act) action conditioning
+            t): # (B,) integer diffusion steps
+    "Predict (B, T, obs+2), each step from the steps up to it."
+    _check_inputs(self, x, a_cond, t)
+    T = x.shape[1]
+    if T > self.horizon: raise ValueError(f"This transformer has positions for {self.horizon} steps, got a window of {T}.")
+    z = self.tok(torch.cat([x, a_cond], -1)) + self.pos.weight[:T] + self.time_mlp(t)[:, None]
+    for blk in self.blocks: z = blk(z)
+    return self.head(z)
 
 # %% ../nbs/02_denoiser.ipynb #be251543
 def make_denoiser(kind:str, # 'mlp' (residual MLP) or 'transformer'
@@ -179,7 +194,7 @@ def make_denoiser(kind:str, # 'mlp' (residual MLP) or 'transformer'
     if kind not in nets: raise ValueError(f"Unknown denoiser kind {kind!r}; expected 'mlp' or 'transformer'.")
     return nets[kind](obs_dim, act_dim, horizon, **kw)
 
-# %% ../nbs/02_denoiser.ipynb #0205f0ce
+# %% ../nbs/02_denoiser.ipynb #7ccbd959
 def _net_call(model, xt, cond, t, bf16:bool):
     "The network call of `predict_x0` and `loss`, also what `predictor(compile=...)` compiles: optional bfloat16 autocast, output in the dtype of `xt`."
     if not bf16: return model(xt, cond, t)
@@ -205,58 +220,13 @@ class TrajectoryDiffusion(nn.Module):
         self.register_buffer('loss_weight', w, persistent=False)  # 0 where s0 is inpainted
 
     @property
-    def device(self): return self.loss_weight.device
-
-    def inpaint(self, x, s0): # x (B, h, obs+2), s0 (B, obs)
-        "Copy of `x` with the observation of step 0 replaced by `s0`."
-        x = x.clone(); x[:, 0, :self.obs_dim] = s0
-        return x
-
-    def cond_actions(self, a_norm, t): # normalised actions (B, h, act), steps (B,)
-        "The action conditioning sqrt(alpha_bar_t) * a (no noise)."
-        return self.schedule._g(self.schedule.sqrt_alpha_bar, t, a_norm) * a_norm
+    def device(self):
+        "The device of the model (of its buffers)."
+        return self.loss_weight.device
 
     def _net(self, xt, a_cond, t):
         "Network output in the dtype of `xt`, under bf16 autocast if requested."
         return _net_call(self.model, xt, a_cond, t, self.bf16)
-
-    def predict_x0(self, xt, a_norm, t): # noisy trajectory (B, h, obs+2), normalised actions, steps (B,)
-        "Clean trajectory and noise predicted from `xt` (no inpainting): `(x0_hat, eps_hat)`."
-        out = self._net(xt, self.cond_actions(a_norm, t), t)
-        if self.predict == 'x0': return out, self.schedule.eps_from_x0(xt, t, out)
-        return self.schedule.x0_from_eps(xt, t, out), out
-
-    def predictor(self,
-                  bf16:bool|None=None, # bfloat16 autocast for the network; None: the diffusion's own `bf16`
-                  compile:bool|str=False, # torch.compile the network call: True, or a torch.compile mode name
-                  int8:bool=False): # int8 weights and activations in the large linear layers (see `int8_copy`)
-        "Fast inference callable `(xt, a_norm, t) -> x0_hat` (float32, no inpainting) for many calls (see Fast inference)."
-        bf16 = self.bf16 if bf16 is None else bool(bf16)
-        mode = check_compile(compile)
-        model = self._int8_model() if int8 else self.model
-        if mode is not None:
-            fn = compiled(_net_call, mode)
-            def net(xt, cond, t):
-                if mode == 'reduce-overhead':  # CUDA graphs: a new step; copy the output out of the graph's memory
-                    torch.compiler.cudagraph_mark_step_begin(); return fn(model, xt, cond, t, bf16).clone()
-                return fn(model, xt, cond, t, bf16)
-        elif bf16:
-            params = linear_params_as(model, torch.bfloat16)  # cast once, not at every call
-            def net(xt, cond, t):
-                with torch.autocast(xt.device.type, dtype=torch.bfloat16):
-                    return torch.func.functional_call(model, params, (xt, cond, t)).to(xt.dtype)
-        else: net = model
-        def predict(xt, a_norm, t):
-            out = net(xt, self.cond_actions(a_norm, t), t)
-            return out if self.predict == 'x0' else self.schedule.x0_from_eps(xt, t, out)
-        return predict
-
-    def _int8_model(self):
-        "The int8 copy of the network, made once and re-quantised from the current weights at every call."
-        q = self.__dict__.get('_int8')  # kept out of the module tree: no state_dict entry, no `.to()` surprises
-        if q is None or next(q.buffers()).device != self.device: self.__dict__['_int8'] = int8_copy(self.model)
-        else: sync_int8(q, self.model)
-        return self.__dict__['_int8']
 
     def _check(self, s0, a_norm):
         if s0.device != self.device or a_norm.device != self.device:
@@ -265,62 +235,88 @@ class TrajectoryDiffusion(nn.Module):
         if tuple(a_norm.shape) != (s0.shape[0], self.horizon, self.act_dim):
             raise ValueError(f"Expected normalised actions of shape {(s0.shape[0], self.horizon, self.act_dim)}, got {tuple(a_norm.shape)}.")
 
-    def loss(self,
-             x0, # (B, h, obs+2) normalised clean trajectories
-             a_norm, # (B, h, act) normalised actions
-             s0=None, # (B, obs) initial states to inpaint; None -> x0[:, 0, :obs]
-             t=None, # (B,) diffusion steps; None -> uniform over 0..N-1 (Algorithm 1, line 4)
-             noise=None): # (B, h, obs+2) noise; None -> standard normal
-        "Algorithm 1 loss: L2 between the network output and its target, without the inpainted entries; and its parts."
-        if x0.ndim != 3 or x0.shape[1:] != (self.horizon, self.traj_dim):
-            raise ValueError(f"Expected clean trajectories of shape (B, {self.horizon}, {self.traj_dim}), got {tuple(x0.shape)}.")
-        s0 = x0[:, 0, :self.obs_dim] if s0 is None else s0
-        self._check(s0, a_norm)
-        B = x0.shape[0]
-        if t is None: t = torch.randint(0, self.schedule.N, (B,), device=x0.device)
-        if noise is None: noise = torch.randn_like(x0)
-        xt = self.inpaint(self.schedule.q_sample(x0, t, noise), s0)
-        out = self.model(xt, self.cond_actions(a_norm, t), t).to(x0.dtype)
-        if self.predict == 'x0': out, target = self.inpaint(out, s0), x0
-        else: target = noise
-        err = (out - target).square() * self.loss_weight
-        loss = err.sum() / (B * self.loss_weight.sum())
-        with torch.no_grad():
-            o = self.obs_dim
-            parts = dict(obs=err[..., :o].sum() / (B * self.loss_weight[:, :o].sum()),
-                         rew=err[..., o].mean(), term=err[..., o + 1].mean())
-        return loss, parts
+# %% ../nbs/02_denoiser.ipynb #84103bc2
+@patch
+def inpaint(self:TrajectoryDiffusion, x, s0): # x (B, h, obs+2), s0 (B, obs)
+    "Copy of `x` with the observation of step 0 replaced by `s0`."
+    x = x.clone(); x[:, 0, :self.obs_dim] = s0
+    return x
 
-    @torch.inference_mode()
-    def _sample(self, s0, a_norm, generator):
-        sch, N, o = self.schedule, self.schedule.N, self.obs_dim
-        c1, c2 = sch.posterior_mean_coef1.tolist(), sch.posterior_mean_coef2.tolist()
-        std = sch.posterior_variance.sqrt().tolist()
-        r, rm1 = sch.sqrt_recip_alpha_bar.tolist(), sch.sqrt_recipm1_alpha_bar.tolist()
-        sab = sch.sqrt_alpha_bar.tolist()
-        B = s0.shape[0]
-        x = torch.randn((B, self.horizon, self.traj_dim), generator=generator, device=s0.device, dtype=s0.dtype)
+# %% ../nbs/02_denoiser.ipynb #f887204a
+@patch
+def cond_actions(self:TrajectoryDiffusion, a_norm, t): # normalised actions (B, h, act), steps (B,)
+    "The action conditioning sqrt(alpha_bar_t) * a (no noise)."
+    return self.schedule._g(self.schedule.sqrt_alpha_bar, t, a_norm) * a_norm
+
+# %% ../nbs/02_denoiser.ipynb #0398aa85
+@patch
+def predict_x0(self:TrajectoryDiffusion, xt, a_norm, t): # noisy trajectory (B, h, obs+2), normalised actions, steps (B,)
+    "Clean trajectory and noise predicted from `xt` (no inpainting): `(x0_hat, eps_hat)`."
+    out = self._net(xt, self.cond_actions(a_norm, t), t)
+    if self.predict == 'x0': return out, self.schedule.eps_from_x0(xt, t, out)
+    return self.schedule.x0_from_eps(xt, t, out), out
+
+# %% ../nbs/02_denoiser.ipynb #6e1c611e
+@patch
+def loss(self:TrajectoryDiffusion,
+         x0, # (B, h, obs+2) normalised clean trajectories
+         a_norm, # (B, h, act) normalised actions
+         s0=None, # (B, obs) initial states to inpaint; None -> x0[:, 0, :obs]
+         t=None, # (B,) diffusion steps; None -> uniform over 0..N-1 (Algorithm 1, line 4)
+         noise=None): # (B, h, obs+2) noise; None -> standard normal
+    "Algorithm 1 loss: L2 between the network output and its target, without the inpainted entries; and its parts."
+    if x0.ndim != 3 or x0.shape[1:] != (self.horizon, self.traj_dim):
+        raise ValueError(f"Expected clean trajectories of shape (B, {self.horizon}, {self.traj_dim}), got {tuple(x0.shape)}.")
+    s0 = x0[:, 0, :self.obs_dim] if s0 is None else s0
+    self._check(s0, a_norm)
+    B = x0.shape[0]
+    if t is None: t = torch.randint(0, self.schedule.N, (B,), device=x0.device)
+    if noise is None: noise = torch.randn_like(x0)
+    xt = self.inpaint(self.schedule.q_sample(x0, t, noise), s0)
+    out = self.model(xt, self.cond_actions(a_norm, t), t).to(x0.dtype)
+    if self.predict == 'x0': out, target = self.inpaint(out, s0), x0
+    else: target = noise
+    err = (out - target).square() * self.loss_weight
+    loss = err.sum() / (B * self.loss_weight.sum())
+    with torch.no_grad():
+        o = self.obs_dim
+        parts = dict(obs=err[..., :o].sum() / (B * self.loss_weight[:, :o].sum()),
+                     rew=err[..., o].mean(), term=err[..., o + 1].mean())
+    return loss, parts
+
+# %% ../nbs/02_denoiser.ipynb #9c298d90
+@patch
+@torch.inference_mode()
+def _sample(self:TrajectoryDiffusion, s0, a_norm, generator):
+    sch, N, o = self.schedule, self.schedule.N, self.obs_dim
+    c1, c2 = sch.posterior_mean_coef1.tolist(), sch.posterior_mean_coef2.tolist()
+    std = sch.posterior_variance.sqrt().tolist()
+    r, rm1 = sch.sqrt_recip_alpha_bar.tolist(), sch.sqrt_recipm1_alpha_bar.tolist()
+    sab = sch.sqrt_alpha_bar.tolist()
+    B = s0.shape[0]
+    x = torch.randn((B, self.horizon, self.traj_dim), generator=generator, device=s0.device, dtype=s0.dtype)
+    x[:, 0, :o] = s0
+    z, x0, cond = torch.empty_like(x), torch.empty_like(x), torch.empty_like(a_norm)
+    t = torch.empty(B, dtype=torch.long, device=s0.device)
+    for i in reversed(range(N)):
+        t.fill_(i); torch.mul(a_norm, sab[i], out=cond)
+        out = self._net(x, cond, t)
+        if self.predict == 'x0': x0.copy_(out)
+        else: torch.mul(x, r[i], out=x0).add_(out, alpha=-rm1[i])  # Line 9 of Algorithm 2
+        x0[:, 0, :o] = s0
+        x.mul_(c2[i]).add_(x0, alpha=c1[i])  # posterior mean of q(x_{i-1} | x_i, x0_hat)
+        if i > 0: x.add_(z.normal_(generator=generator), alpha=std[i])
         x[:, 0, :o] = s0
-        z, x0, cond = torch.empty_like(x), torch.empty_like(x), torch.empty_like(a_norm)
-        t = torch.empty(B, dtype=torch.long, device=s0.device)
-        for i in reversed(range(N)):
-            t.fill_(i); torch.mul(a_norm, sab[i], out=cond)
-            out = self._net(x, cond, t)
-            if self.predict == 'x0': x0.copy_(out)
-            else: torch.mul(x, r[i], out=x0).add_(out, alpha=-rm1[i])  # Line 9 of Algorithm 2
-            x0[:, 0, :o] = s0
-            x.mul_(c2[i]).add_(x0, alpha=c1[i])  # posterior mean of q(x_{i-1} | x_i, x0_hat)
-            if i > 0: x.add_(z.normal_(generator=generator), alpha=std[i])
-            x[:, 0, :o] = s0
-        return x
+    return x
 
-    def sample(self,
-               s0, # (B, obs) normalised initial states
-               a_norm, # (B, h, act) normalised actions, fixed during diffusion
-               generator:torch.Generator|None=None): # RNG on the device of s0, for reproducible samples
-        "Unguided ancestral sampler (Eq. 1) with fixed actions and inpainted s0; returns normalised x0 (B, h, obs+2)."
-        self._check(s0, a_norm)
-        return self._sample(s0, a_norm.to(s0.dtype), generator).clone()  # clone: a normal tensor outside inference mode
+@patch
+def sample(self:TrajectoryDiffusion,
+           s0, # (B, obs) normalised initial states
+           a_norm, # (B, h, act) normalised actions, fixed during diffusion
+           generator:torch.Generator|None=None): # RNG on the device of s0, for reproducible samples
+    "Unguided ancestral sampler (Eq. 1) with fixed actions and inpainted s0; returns normalised x0 (B, h, obs+2)."
+    self._check(s0, a_norm)
+    return self._sample(s0, a_norm.to(s0.dtype), generator).clone()  # clone: a normal tensor outside inference mode
 
 # %% ../nbs/02_denoiser.ipynb #ebec71a6
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
@@ -347,7 +343,34 @@ def linear_params_as(model:nn.Module, # a network
         return {(f"{name}.{k}" if name else k): p.detach().to(dtype) for name, mod in model.named_modules()
                 if isinstance(mod, nn.Linear) for k, p in mod.named_parameters(recurse=False)}
 
-# %% ../nbs/02_denoiser.ipynb #2f59257d
+# %% ../nbs/02_denoiser.ipynb #f7b86380
+@patch
+def predictor(self:TrajectoryDiffusion,
+              bf16:bool|None=None, # bfloat16 autocast for the network; None: the diffusion's own `bf16`
+              compile:bool|str=False, # torch.compile the network call: True, or a torch.compile mode name
+              int8:bool=False): # int8 weights and activations in the large linear layers (see `int8_copy`)
+    "Fast inference callable `(xt, a_norm, t) -> x0_hat` (float32, no inpainting) for many calls (see Fast inference)."
+    bf16 = self.bf16 if bf16 is None else bool(bf16)
+    mode = check_compile(compile)
+    model = self._int8_model() if int8 else self.model
+    if mode is not None:
+        fn = compiled(_net_call, mode)
+        def net(xt, cond, t):
+            if mode == 'reduce-overhead':  # CUDA graphs: a new step; copy the output out of the graph's memory
+                torch.compiler.cudagraph_mark_step_begin(); return fn(model, xt, cond, t, bf16).clone()
+            return fn(model, xt, cond, t, bf16)
+    elif bf16:
+        params = linear_params_as(model, torch.bfloat16)  # cast once, not at every call
+        def net(xt, cond, t):
+            with torch.autocast(xt.device.type, dtype=torch.bfloat16):
+                return torch.func.functional_call(model, params, (xt, cond, t)).to(xt.dtype)
+    else: net = model
+    def predict(xt, a_norm, t):
+        out = net(xt, self.cond_actions(a_norm, t), t)
+        return out if self.predict == 'x0' else self.schedule.x0_from_eps(xt, t, out)
+    return predict
+
+# %% ../nbs/02_denoiser.ipynb #e9dfa67e
 def quantize_rows(x): # (rows, features) floating-point tensor
     "Symmetric int8 quantisation with one scale per row: `(q, scale)` with x ~ q * scale[:, None] and |q| <= 127."
     s = x.abs().amax(-1).clamp_min(1e-12) / 127
@@ -360,6 +383,7 @@ def int8_matmul(a, # int8 (m, k)
     if a.is_cuda and m <= 16: return torch._int_mm(F.pad(a, (0, 0, 0, 17 - m)), b)[:m]
     return torch._int_mm(a, b)
 
+# %% ../nbs/02_denoiser.ipynb #d69f13fd
 class Int8Linear(nn.Module):
     "Inference-only stand-in for an `nn.Linear`: int8 weights per output channel, int8 activations per row."
     def __init__(self, lin:nn.Linear): # the layer to quantise
@@ -371,19 +395,25 @@ class Int8Linear(nn.Module):
         self.register_buffer('bias', torch.zeros(lin.out_features, device=dev))
         self.load_from(lin)
 
-    @torch.no_grad()
-    def load_from(self, lin:nn.Linear):
-        "Quantise `lin`'s current weights into this layer."
-        wq, ws = quantize_rows(lin.weight.detach().float())
-        self.wq.copy_(wq); self.ws.copy_(ws)
-        if lin.bias is not None: self.bias.copy_(lin.bias.detach())
+# %% ../nbs/02_denoiser.ipynb #0687ef16
+@patch
+@torch.no_grad()
+def load_from(self:Int8Linear, lin:nn.Linear):
+    "Quantise `lin`'s current weights into this layer."
+    wq, ws = quantize_rows(lin.weight.detach().float())
+    self.wq.copy_(wq); self.ws.copy_(ws)
+    if lin.bias is not None: self.bias.copy_(lin.bias.detach())
 
-    def forward(self, x):
-        x2 = x.reshape(-1, self.in_features).float()
-        q, s = quantize_rows(x2)
-        y = int8_matmul(q, self.wq.t()).float() * (s[:, None] * self.ws) + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features)
+# %% ../nbs/02_denoiser.ipynb #0f903d07
+@patch
+def forward(self:Int8Linear, x): # (..., in_features)
+    "`x @ W.T + b` with int8 weights and activations and exact int32 products."
+    x2 = x.reshape(-1, self.in_features).float()
+    q, s = quantize_rows(x2)
+    y = int8_matmul(q, self.wq.t()).float() * (s[:, None] * self.ws) + self.bias
+    return y.reshape(*x.shape[:-1], self.out_features)
 
+# %% ../nbs/02_denoiser.ipynb #e4d4a6e7
 def _int8_eligible(m, min_features):
     return isinstance(m, nn.Linear) and m.in_features >= min_features and m.in_features % 8 == 0 and m.out_features % 8 == 0
 
@@ -407,7 +437,16 @@ def sync_int8(q:nn.Module, # a copy made by `int8_copy`
         if d is None or isinstance(src, Int8Linear) or type(d) is not type(src): raise ValueError(f"{name!r} differs between the int8 copy and the network.")
         for k, v in [*src.named_parameters(recurse=False), *src.named_buffers(recurse=False)]: getattr(d, k).copy_(v)
 
-# %% ../nbs/02_denoiser.ipynb #1e90b1b5
+# %% ../nbs/02_denoiser.ipynb #e235c3a4
+@patch
+def _int8_model(self:TrajectoryDiffusion):
+    "The int8 copy of the network, made once and re-quantised from the current weights at every call."
+    q = self.__dict__.get('_int8')  # kept out of the module tree: no state_dict entry, no `.to()` surprises
+    if q is None or next(q.buffers()).device != self.device: self.__dict__['_int8'] = int8_copy(self.model)
+    else: sync_int8(q, self.model)
+    return self.__dict__['_int8']
+
+# %% ../nbs/02_denoiser.ipynb #9fda4dd9
 def _loss_call(diffusion, x0, a_norm, t, noise):
     "The loss call that `DenoiserTrainer(compile=...)` compiles (random steps and noise drawn outside, so eager and compiled agree)."
     return diffusion.loss(x0, a_norm, t=t, noise=noise)
@@ -438,65 +477,79 @@ class DenoiserTrainer:
         self._buf_pairs = list(zip(self.ema.model.buffers(), diffusion.model.buffers()))
 
     @property
-    def device(self): return self.diffusion.device
+    def device(self):
+        "The device of the model being trained."
+        return self.diffusion.device
 
-    def normalise_batch(self, batch:dict): # windows from `EpisodeBuffer.sample` (numpy or torch, raw units)
-        "Normalised clean trajectories (B, h, obs+2) and actions (B, h, act) on the model's device."
-        f = lambda k: torch.as_tensor(batch[k], dtype=torch.float32, device=self.device)
-        x0 = self.normaliser.norm_traj(to_traj(f('obs'), f('rew'), f('term')))
-        return x0, self.normaliser.norm(f('act'), 'act')
+# %% ../nbs/02_denoiser.ipynb #96fa8151
+@patch
+def normalise_batch(self:DenoiserTrainer, batch:dict): # windows from `EpisodeBuffer.sample` (numpy or torch, raw units)
+    "Normalised clean trajectories (B, h, obs+2) and actions (B, h, act) on the model's device."
+    f = lambda k: torch.as_tensor(batch[k], dtype=torch.float32, device=self.device)
+    x0 = self.normaliser.norm_traj(to_traj(f('obs'), f('rew'), f('term')))
+    return x0, self.normaliser.norm(f('act'), 'act')
 
-    @torch.no_grad()
-    def update_ema(self):
-        "Copy the weights while `n_updates <= ema_start`, afterwards decay towards them every `ema_every` updates."
-        if self.n_updates <= self.ema_start:
-            e, p = zip(*(self._pairs + self._buf_pairs)); torch._foreach_copy_(list(e), list(p))
-        elif self.n_updates % self.ema_every == 0:
-            e, p = zip(*self._pairs); torch._foreach_lerp_(list(e), list(p), 1. - self.ema_decay)
+# %% ../nbs/02_denoiser.ipynb #8a9ba55f
+@patch
+@torch.no_grad()
+def update_ema(self:DenoiserTrainer):
+    "Copy the weights while `n_updates <= ema_start`, afterwards decay towards them every `ema_every` updates."
+    if self.n_updates <= self.ema_start:
+        e, p = zip(*(self._pairs + self._buf_pairs)); torch._foreach_copy_(list(e), list(p))
+    elif self.n_updates % self.ema_every == 0:
+        e, p = zip(*self._pairs); torch._foreach_lerp_(list(e), list(p), 1. - self.ema_decay)
 
-    def step(self, batch:dict): # windows from `EpisodeBuffer.sample`
-        "One update on one batch; returns floats `loss, obs, rew, term, grad_norm` and flags."
-        x0, a = self.normalise_batch(batch)
-        self.diffusion.train()
-        loss_fn = _loss_call if self.compile is None else compiled(_loss_call, self.compile)
-        t = torch.randint(0, self.diffusion.schedule.N, (x0.shape[0],), device=x0.device)  # the draws of `loss`, in its order
-        noise = torch.randn_like(x0)
-        with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            loss, parts = loss_fn(self.diffusion, x0, a, t, noise)
-        out = dict(zip(('loss', *parts), torch.stack([loss.detach().double(), *(v.double() for v in parts.values())]).tolist()))
-        self.opt.zero_grad(set_to_none=True)
-        ok = math.isfinite(out['loss'])
-        if ok:
-            loss.backward()
-            params = self.diffusion.model.parameters()
-            if self.grad_clip: gn = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-            else: gn = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])  # no clip: skip the x1 pass
-            out['grad_norm'] = gn.item(); ok = math.isfinite(out['grad_norm'])
-        if ok:
-            self.opt.step(); self.n_updates += 1; self.update_ema()
-        else:
-            self.opt.zero_grad(set_to_none=True); self.n_skipped += 1
-        return dict(out, nonfinite=not ok, n_updates=self.n_updates)
+# %% ../nbs/02_denoiser.ipynb #299679b9
+@patch
+def step(self:DenoiserTrainer, batch:dict): # windows from `EpisodeBuffer.sample`
+    "One update on one batch; returns floats `loss, obs, rew, term, grad_norm` and flags."
+    x0, a = self.normalise_batch(batch)
+    self.diffusion.train()
+    loss_fn = _loss_call if self.compile is None else compiled(_loss_call, self.compile)
+    t = torch.randint(0, self.diffusion.schedule.N, (x0.shape[0],), device=x0.device)  # the draws of `loss`, in its order
+    noise = torch.randn_like(x0)
+    with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        loss, parts = loss_fn(self.diffusion, x0, a, t, noise)
+    out = dict(zip(('loss', *parts), torch.stack([loss.detach().double(), *(v.double() for v in parts.values())]).tolist()))
+    self.opt.zero_grad(set_to_none=True)
+    ok = math.isfinite(out['loss'])
+    if ok:
+        loss.backward()
+        params = self.diffusion.model.parameters()
+        if self.grad_clip: gn = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        else: gn = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])  # no clip: skip the x1 pass
+        out['grad_norm'] = gn.item(); ok = math.isfinite(out['grad_norm'])
+    if ok:
+        self.opt.step(); self.n_updates += 1; self.update_ema()
+    else:
+        self.opt.zero_grad(set_to_none=True); self.n_skipped += 1
+    return dict(out, nonfinite=not ok, n_updates=self.n_updates)
 
-    def train(self,
-              buffer:EpisodeBuffer, # real data
-              n_steps:int, # number of batches
-              rng:np.random.Generator): # draws the windows
-        "Run `n_steps` updates on windows of length `diffusion.horizon`; returns the list of step dicts."
-        return [self.step(buffer.sample(self.batch_size, self.diffusion.horizon, rng)) for _ in range(n_steps)]
+# %% ../nbs/02_denoiser.ipynb #57fe97e7
+@patch
+def train(self:DenoiserTrainer,
+          buffer:EpisodeBuffer, # real data
+          n_steps:int, # number of batches
+          rng:np.random.Generator): # draws the windows
+    "Run `n_steps` updates on windows of length `diffusion.horizon`; returns the list of step dicts."
+    return [self.step(buffer.sample(self.batch_size, self.diffusion.horizon, rng)) for _ in range(n_steps)]
 
-    def state_dict(self):
-        "Model, EMA, optimiser, counters and normaliser."
-        return dict(model=self.diffusion.model.state_dict(), ema=self.ema.model.state_dict(), opt=self.opt.state_dict(),
-                    n_updates=self.n_updates, n_skipped=self.n_skipped, normaliser=self.normaliser.state_dict())
+# %% ../nbs/02_denoiser.ipynb #9b7fc897
+@patch
+def state_dict(self:DenoiserTrainer):
+    "Model, EMA, optimiser, counters and normaliser."
+    return dict(model=self.diffusion.model.state_dict(), ema=self.ema.model.state_dict(), opt=self.opt.state_dict(),
+                n_updates=self.n_updates, n_skipped=self.n_skipped, normaliser=self.normaliser.state_dict())
 
-    def load_state_dict(self, d):
-        "Restore from `state_dict()`."
-        self.diffusion.model.load_state_dict(d['model']); self.ema.model.load_state_dict(d['ema'])
-        self.opt.load_state_dict(d['opt'])
-        for g in self.opt.param_groups: g['foreach'] = True  # older checkpoints say None
-        self.n_updates, self.n_skipped = int(d['n_updates']), int(d['n_skipped'])
-        if 'normaliser' in d: self.normaliser.load_state_dict(d['normaliser'])
+# %% ../nbs/02_denoiser.ipynb #41a68018
+@patch
+def load_state_dict(self:DenoiserTrainer, d):
+    "Restore from `state_dict()`."
+    self.diffusion.model.load_state_dict(d['model']); self.ema.model.load_state_dict(d['ema'])
+    self.opt.load_state_dict(d['opt'])
+    for g in self.opt.param_groups: g['foreach'] = True  # older checkpoints say None
+    self.n_updates, self.n_skipped = int(d['n_updates']), int(d['n_skipped'])
+    if 'normaliser' in d: self.normaliser.load_state_dict(d['normaliser'])
 
 # %% ../nbs/02_denoiser.ipynb #24ebf599
 def _np(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)

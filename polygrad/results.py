@@ -4,20 +4,26 @@
 
 # %% ../nbs/06c_results.ipynb #fd34436c
 from __future__ import annotations
-import os, re, sys, json, math, time, base64, datetime, platform, subprocess, resource
+import os, re, sys, glob, json, math, time, base64, datetime, platform, subprocess, resource
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 from .data import atomic_write
-from .bench import cpu_info, md_table
+from .train import PRESETS, PAPER_BUDGETS
+from .sampler import MODES
+from .baselines import SB3_PAPER_KWARGS
+from .utils import cpu_info, md_table
 
 # %% auto #0
-__all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'git_info',
-           'machine_info', 'jsonable', 'new_record', 'finish_record', 'validate_record', 'record_stem', 'figure_path',
-           'save_record', 'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view',
-           'cite', 'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view', 'run_label',
-           'curve_numbers', 'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves',
-           'ablations_view', 'record_cells', 'check_notebooks', 'check_records', 'main']
+__all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
+           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'git_info', 'machine_info', 'jsonable', 'new_record',
+           'finish_record', 'validate_record', 'record_stem', 'figure_path', 'save_record', 'load_record',
+           'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
+           'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'curve_numbers', 'value_at',
+           'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan',
+           'plan_jobs', 'launch_plan', 'glob_runs', 'open_curve_record', 'read_curves', 'close_curve_record',
+           'record_cells', 'check_notebooks', 'check_records', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -196,7 +202,7 @@ def fmt_stats(s:dict, # from `seed_stats`
     per = ' / '.join('-' if v is None else format(v, f) for v in s['values'])
     return f"{s['mean']:{f}} +- {s['std']:{f}} ({per})" if len(s['values']) > 1 else format(s['mean'], f)
 
-# %% ../nbs/06c_results.ipynb #76e5b935
+# %% ../nbs/06c_results.ipynb #d17099c4
 VIEWS = {}
 
 def register_view(experiment:str): # the experiment whose records the decorated function renders
@@ -222,21 +228,29 @@ def rec_relpath(rec:dict):
     parts = p.parts
     return str(Path(*parts[parts.index('results'):])) if 'results' in parts else str(p)
 
+# %% ../nbs/06c_results.ipynb #80a41509
 class RecordView:
     "A record rendered as Markdown: citation, tables computed from its numbers, figures."
-    def __init__(self, rec:dict, tables:list, figures:list): self.rec, self.tables, self.figures = rec, tables, figures
-    def markdown(self, links:bool=False): # True: link figure files (README), False: embed them (notebooks, docs)
-        "The rendered record."
-        parts = [cite(self.rec)]
-        if self.rec['notes']: parts.append(f"*Notes:* {self.rec['notes']}")
-        for title, md in self.tables: parts.append(f"**{title}**\n\n{md}" if title else md)
-        for f in self.figures:
-            if links: parts.append(f"![{f.name}]({Path(rec_relpath(self.rec)).parent / f.name})")
-            else: parts.append(f"![{f.name}](data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()})")
-        return '\n\n'.join(parts)
+    def __init__(self, rec:dict, # a loaded record
+                 tables:list, # (title, markdown) pairs computed by the experiment's view
+                 figures:list): # paths of the figure files to show
+        self.rec, self.tables, self.figures = rec, tables, figures
     def _repr_markdown_(self): return self.markdown()
     def __repr__(self): return cite(self.rec)
 
+# %% ../nbs/06c_results.ipynb #9411499e
+@patch
+def markdown(self:RecordView, links:bool=False): # True: link figure files (README), False: embed them (notebooks, docs)
+    "The rendered record."
+    parts = [cite(self.rec)]
+    if self.rec['notes']: parts.append(f"*Notes:* {self.rec['notes']}")
+    for title, md in self.tables: parts.append(f"**{title}**\n\n{md}" if title else md)
+    for f in self.figures:
+        if links: parts.append(f"![{f.name}]({Path(rec_relpath(self.rec)).parent / f.name})")
+        else: parts.append(f"![{f.name}](data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()})")
+    return '\n\n'.join(parts)
+
+# %% ../nbs/06c_results.ipynb #d596a0c4
 def show_record(experiment:str, # experiment name
                 env:str|None=None, # the record of this environment
                 scale:str|None=None, # and of this scale
@@ -297,18 +311,22 @@ def _run_entry(run_dir, label_fn):
                 dirty=prov.get('dirty', meta.get('git', {}).get('dirty') if isinstance(meta.get('git'), dict) else None),
                 config={k: v for k, v in cfg.items() if k != '_meta'})
 
-def run_label(cfg:dict): # a run's config.json
-    "'polygrad' (guided), the ablation mode, or the SB3 algorithm of a run."
+def run_label(cfg:dict, # a run's config.json
+              base:str='polygrad'): # the label of the base algorithm (sampler mode 'guided'); notebook 11 keeps 'guided'
+    "`base` for PolyGRAD (sampler mode 'guided'), the ablation's mode, or the SB3 algorithm of a run."
     if 'algo' in cfg: return cfg['algo']
     mode = cfg.get('sampler_mode', 'guided')
-    return 'polygrad' if mode == 'guided' else mode
+    return base if mode == 'guided' else mode
 
 def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
-                  label_fn=run_label): # config -> group label
+                  label_fn=run_label, # config -> group label
+                  labels=None): # the labels a run may have (None: any); another is a ValueError
     "A record's numbers for learning curves: groups of (env, label) with every seed's curve, wall time and origin."
     groups = {}
     for d in sorted(map(str, run_dirs)):
         e = _run_entry(d, label_fn)
+        if labels is not None and e['label'] not in labels:
+            raise ValueError(f"{d} is labelled {e['label']!r} by its config.json, not one of {list(labels)}: not a run of this experiment.")
         groups.setdefault((e['env_id'], e['label']), []).append(e)
     out = []
     for (env, label), runs in sorted(groups.items()):
@@ -454,7 +472,129 @@ def ablations_view(rec:dict):
 
 register_view('11_ablations')(ablations_view)
 
-# %% ../nbs/06c_results.ipynb #2cc67a2b
+# %% ../nbs/06c_results.ipynb #585203fd
+SB3_ALGOS = tuple(SB3_PAPER_KWARGS)  # the model-free baselines of Figure 6: ('ppo', 'trpo', 'a2c')
+CPU_BUDGETS = {'InvertedPendulum-v5': 20_000, 'Hopper-v5': 100_000, 'Walker2d-v5': 100_000, 'HalfCheetah-v5': 100_000}
+CURVE_SCALES = {  # named sizes of notebooks 10 and 11; `seeds` per experiment ({label: seeds, None: the other labels'})
+    'ci': dict(preset='smoke', envs=['InvertedPendulum-v5'], budget=300, eval_every=100, eval_episodes=2,
+               overrides=dict(eval_every=100, eval_episodes=2, threads=1), seeds={'10_rl_curves': [0, 1], '11_ablations': [0]}),
+    'cpu': dict(preset='cpu', envs=['InvertedPendulum-v5'], budget=CPU_BUDGETS, eval_every=PRESETS['cpu']['eval_every'],
+                eval_episodes=PRESETS['cpu']['eval_episodes'], overrides=dict(threads=1),
+                seeds={'10_rl_curves': [0, 1, 2], '11_ablations': [0, 1]}),
+    'paper': dict(preset='paper', envs=['Hopper-v5', 'Walker2d-v5', 'HalfCheetah-v5'], budget=PAPER_BUDGETS,
+                  eval_every=10_000, eval_episodes=20, overrides={},
+                  seeds={'10_rl_curves': [0, 1, 2, 3, 4], '11_ablations': {'guided': [0, 1, 2, 3, 4], None: [0, 1, 2, 3]}}),
+}
+CURVE_EXPERIMENTS = {  # what a label names, the labels that exist, the label all must include, and the order of the runs
+    '10_rl_curves': dict(kind='algorithm', labels=('polygrad', *SB3_ALGOS), base=None, seed_major=False),
+    '11_ablations': dict(kind='sampler mode', labels=MODES, base='guided', seed_major=True),  # seed by seed: fairer timings
+}
+
+def resolve_plan(experiment:str, # a key of `CURVE_EXPERIMENTS`
+                 scale:str, # a key of `CURVE_SCALES`
+                 env_id=None, # gymnasium id or list of ids; None: the scale's envs
+                 seeds=None, # a seed or list of seeds for every label; None: the scale's seeds of this experiment
+                 total_env_steps=None, # one budget for every run; None: the scale's budget per env
+                 labels=('polygrad',)): # what runs: algorithms (notebook 10) or sampler modes (notebook 11)
+    "The (env, label, seed, budget) runs of an experiment at a scale, after checking every parameter."
+    if experiment not in CURVE_EXPERIMENTS: raise ValueError(f"Unknown experiment {experiment!r}: choose one of {list(CURVE_EXPERIMENTS)}.")
+    if scale not in CURVE_SCALES: raise ValueError(f"Unknown scale {scale!r}: choose one of {list(CURVE_SCALES)}.")
+    X, S, labels = CURVE_EXPERIMENTS[experiment], CURVE_SCALES[scale], list(labels)
+    bad = [l for l in labels if l not in X['labels']]
+    if bad: raise ValueError(f"Unknown {X['kind']}(s) {bad}: choose from {list(X['labels'])}.")
+    if X['base'] and X['base'] not in labels:
+        raise ValueError(f"The base ({X['base']!r}) must be among the {X['kind']}s: times and curves are compared with it.")
+    envs = S['envs'] if env_id is None else ([env_id] if isinstance(env_id, str) else list(env_id))
+    sd = S['seeds'][experiment] if seeds is None else [int(s) for s in ([seeds] if isinstance(seeds, int) else seeds)]
+    sd = sd if isinstance(sd, dict) else {None: sd}
+    if not envs or not labels or not all(sd.values()): raise ValueError(f"env_id, seeds and the {X['kind']}s must each name at least one item.")
+    if total_env_steps is not None and not int(total_env_steps) > 0: raise ValueError(f"total_env_steps must be positive, got {total_env_steps!r}.")
+    b = S['budget'] if total_env_steps is None else int(total_env_steps)
+    budget = lambda e: b if isinstance(b, int) else b.get(e, max(b.values()))
+    seeds_of = lambda l: sd.get(l, sd[None])
+    if X['seed_major']:
+        return [(e, l, s, budget(e)) for e in envs for s in sorted({s for v in sd.values() for s in v}) for l in labels if s in seeds_of(l)]
+    return [(e, l, s, budget(e)) for e in envs for l in labels for s in seeds_of(l)]
+
+# %% ../nbs/06c_results.ipynb #abe553ea
+def plan_jobs(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+              scale:str, # the scale of the plan (a key of `CURVE_SCALES`)
+              out_dir, # run directories go to out_dir/<env>/<label>/s<seed>
+              device:str='auto'): # device of the PolyGRAD runs; SB3 runs on the CPU
+    "The `polygrad.sweep` jobs of a plan: SB3 for `SB3_ALGOS`, PolyGRAD for 'polygrad', PolyGRAD in that sampler mode otherwise."
+    from polygrad.sweep import polygrad_job, sb3_job
+    S = CURVE_SCALES[scale]
+    def job(e, l, s, b):
+        d = Path(out_dir) / e / l / f's{s}'
+        if l in SB3_ALGOS: return sb3_job(l, e, s, b, d, S['eval_every'], S['eval_episodes'], 'cpu')
+        return polygrad_job(e, s, d, S['preset'], b, S['overrides'] if l == 'polygrad' else {**S['overrides'], 'sampler_mode': l}, device)
+    return [job(*r) for r in plan]
+
+def launch_plan(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+                scale:str, # the scale of the plan
+                out_dir, # root of the run directories
+                device:str='auto', # device of the PolyGRAD runs
+                backend:str='local', # 'local' (one after another) or 'ray' (in parallel; see `polygrad.sweep.run_jobs`)
+                ray_address=None, # Ray: None starts Ray here, 'auto' joins a running cluster
+                cpus_per_run:float=1, # Ray: CPUs per run
+                gpus_per_run:float=0, # Ray: GPUs per PolyGRAD run
+                progress:bool=True): # a progress bar over finished runs
+    "Run (reuse, resume) every run of a plan, print one line per run; returns the run directories in plan order."
+    from polygrad.sweep import run_jobs, result_line
+    results = run_jobs(plan_jobs(plan, scale, out_dir, device), backend, ray_address, cpus_per_run, gpus_per_run, progress=progress)
+    for r in results: print(result_line(r))
+    return [r['out_dir'] for r in results]
+
+def glob_runs(pattern:str): # glob of run directories, e.g. 'runs/rl_curves/*/*/s*'
+    "The run directories (folders with a config.json) that `pattern` matches, sorted; a ValueError if there is none."
+    run_dirs = sorted(p for p in glob.glob(pattern) if (Path(p) / 'config.json').exists())
+    if not run_dirs: raise ValueError(f"runs_glob {pattern!r} matches no run directory (a folder with config.json).")
+    return run_dirs
+
+# %% ../nbs/06c_results.ipynb #c63ec027
+def open_curve_record(experiment:str, # '10_rl_curves' or '11_ablations'
+                      plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+                      scale:str, # the scale of the plan
+                      settings:dict, # the notebook's other parameters that decide the runs (labels, budget, backend)
+                      env_id=None, # the notebook's env_id parameter (for the command)
+                      runs_glob=None, # the notebook's runs_glob parameter: runs read instead of launched
+                      out_dir=None, # the notebook's out_dir parameter
+                      device='auto'): # device of the PolyGRAD runs
+    "Open the record of a learning-curve experiment, with the papermill command that reproduces it."
+    command = (f"papermill nbs/{experiment}.ipynb out.ipynb -p scale {scale}" + (f" -p env_id {env_id}" if env_id else '')
+               + (f" -p runs_glob '{runs_glob}'" if runs_glob else f" -p out_dir {out_dir}"))
+    return new_record(experiment, sorted({e for e, *_ in plan}), scale, sorted({s for *_, s, _ in plan}),
+                      dict(settings, runs_glob=runs_glob, scale=CURVE_SCALES[scale]), command=command, device=device)
+
+def read_curves(rec:dict, # an open record from `open_curve_record`
+                run_dirs, # the run directories
+                label_fn=run_label, # config -> group label
+                labels=None): # the labels a run may have (None: any)
+    "The record's numbers (`curve_numbers`); the record's envs and seeds become those of the runs read."
+    numbers = curve_numbers(run_dirs, label_fn, labels)
+    rec['envs'] = sorted({g['env_id'] for g in numbers['groups']})
+    rec['seeds'] = sorted({s for g in numbers['groups'] for s in g['seeds']})
+    return numbers
+
+def close_curve_record(rec:dict, # an open record from `open_curve_record`
+                       numbers:dict, # from `read_curves`, with anything the experiment adds
+                       root=None, # the results folder; None: the repository's `results`
+                       runs_glob=None, # runs read instead of launched: said in the notes
+                       notes:str=''): # what a reader of the record must know
+    "Finish and save the record with its figure, reload it, and check every run's last evaluation against its metrics.jsonl."
+    from polygrad.train import read_metrics, eval_curve
+    told = [f'Aggregated from existing run directories ({runs_glob}); each run names its origin.' if runs_glob else '', notes]
+    finish_record(rec, numbers, [figure_path(rec, root).name], notes=' '.join(x for x in told if x))
+    saved = load_record(save_record(rec, root))
+    for g in saved['numbers']['groups']:
+        for r in g['runs']:
+            steps, rets = eval_curve(read_metrics(r['run']))
+            if (r['steps'][-1], r['returns'][-1]) != (int(steps[-1]), float(rets[-1])):
+                raise ValueError(f"The record ends {r['run']} at step {r['steps'][-1]} with return {r['returns'][-1]}; "
+                                 f"its metrics.jsonl ends at step {int(steps[-1])} with {float(rets[-1])}.")
+    return saved
+
+# %% ../nbs/06c_results.ipynb #d9c154e4
 def _view_of(src:str, cwd):
     "Run a cell's source with the names of polygrad.results and return the value of its last expression."
     import ast
@@ -480,6 +620,7 @@ def record_cells(nb_path): # a notebook
     nb = json.loads(Path(nb_path).read_text())
     return [(i, src) for i, c in enumerate(nb['cells']) if c['cell_type'] == 'code' and shows(src := ''.join(c['source']))]
 
+# %% ../nbs/06c_results.ipynb #63abd31f
 def check_notebooks(paths, # notebooks to check
                     write:bool=False): # True: store the freshly rendered outputs
     "Problems (one sentence each) where a stored record view differs from its record; with `write`, fix them."

@@ -58,16 +58,25 @@ def policy_score(policy:Callable, # policy(obs) -> distribution over raw actions
 # %% ../nbs/03_sampler.ipynb #4d898580
 class GaussianPolicy(nn.Module):
     "Base class of Gaussian policies: implement `mean_std(obs) -> (mu, std)`; calling returns Independent(Normal(mu, std), 1)."
-    def mean_std(self, obs): raise NotImplementedError
-    def forward(self, obs):
+    def mean_std(self, obs): # raw observations (..., obs_dim)
+        "Mean and std of the action distribution at `obs`: what a subclass implements."
+        raise NotImplementedError
+    def forward(self, obs): # raw observations (..., obs_dim)
+        "The action distribution at `obs`, Independent(Normal(mu, std), 1)."
         mu, std = self.mean_std(obs)
         return Independent(Normal(mu, std.expand_as(mu), validate_args=False), 1, validate_args=False)
-    def mean(self, obs): return self.mean_std(obs)[0]
+    def mean(self, obs):
+        "The mean action mu(obs)."
+        return self.mean_std(obs)[0]
     def std(self, obs):
+        "The standard deviation at `obs`, one per action dimension."
         mu, std = self.mean_std(obs)
         return std.expand_as(mu)
-    def log_prob(self, obs, act): return self(obs).log_prob(act)
+    def log_prob(self, obs, act):
+        "log pi(act | obs), summed over action dimensions."
+        return self(obs).log_prob(act)
     def score(self, obs, act):
+        "The closed-form score grad_a log pi(a|s) = (mu - a) / std^2."
         mu, std = self.mean_std(obs)
         return (mu - act) / std.square()
 
@@ -89,6 +98,7 @@ class LinearGaussianPolicy(GaussianPolicy):
         self.obs_dim, self.act_dim = W.shape[1], W.shape[0]
 
     def mean_std(self, obs):
+        "(W obs + b, std) in the dtype and on the device of `obs`."
         W, b, s = (v.to(obs.device, obs.dtype) for v in (self.W, self.b, self.sigma))
         return obs @ W.T + b, s
 
@@ -166,7 +176,9 @@ class Imagined:
 
     def __len__(self): return self.obs.shape[0]
     @property
-    def horizon(self): return self.obs.shape[1]
+    def horizon(self):
+        "The trajectory length h."
+        return self.obs.shape[1]
     def as_batch(self):
         "The four tensors as a dict (the batch format of `A2C.update`)."
         return dict(obs=self.obs, act=self.act, rew=self.rew, term=self.term)
@@ -188,7 +200,7 @@ def ks_normal(z:torch.Tensor): # values, any shape (pooled)
     return torch.maximum((i / n - cdf).max(), (cdf - (i - 1) / n).max())
 
 
-# %% ../nbs/03_sampler.ipynb #54112186
+# %% ../nbs/03_sampler.ipynb #40dac73e
 PAPER_MODES = ('guided', 'random_actions', 'policy_sampling', 'no_clip', 'state_update', 'noisy_state_cond')  # Section 5.4, as the authors ran them
 MODES = PAPER_MODES + ('noisy_state_cond_xt',)  # plus the paper's text of Noisy State Conditioning
 
@@ -225,6 +237,7 @@ def _post_mean(x0, x_t, c1:float, c2:float, clip:float|None):
     change = mean - x_t
     return x_t + change.clamp(-clip, clip), (change.abs() > clip).float().mean()
 
+# %% ../nbs/03_sampler.ipynb #246fcce4
 def _gauss_mean_std(policy, obs, bf16:bool):
     "Mean and std (float32) of a Gaussian policy at `obs`, its network optionally under bfloat16 autocast."
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -267,8 +280,12 @@ class StepContext:
     inpaint: Callable; s0n: torch.Tensor # the diffusion's inpainting and the normalised start states
     n_clip: torch.Tensor # sum over steps of the fraction of actions moved by the clamp
 
-    def raw_states(self, x): return x[..., :self.o_loc.shape[-1]] * self.o_sc + self.o_loc
-    def post_mean(self, x0, x_t, t, clip): return _post_mean(x0, x_t, self.c1[t], self.c2[t], clip)
+    def raw_states(self, x): # normalised trajectories (..., obs_dim + 2)
+        "Their states in raw units, as the policy sees them."
+        return x[..., :self.o_loc.shape[-1]] * self.o_sc + self.o_loc
+    def post_mean(self, x0, x_t, t, clip): # clean prediction, x_t, step, change clip (None: off)
+        "Line 13's posterior mean at step t, its change clipped (`_post_mean`)."
+        return _post_mean(x0, x_t, self.c1[t], self.c2[t], clip)
 
     def guide(self, s_raw, a):
         "Eq. 11 and Line 10 in raw units: clamp `a` to mu +- clip_std sigma of the policy at `s_raw`, then add delta x score."

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['chen_cosine_gamma', 'cosine_betas', 'DiffusionSchedule']
@@ -64,22 +65,33 @@ class DiffusionSchedule(nn.Module):
         "Gather `buf[t]` and shape it to broadcast against `x` (batch first)."
         return buf[t].reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
 
-    def q_sample(self, x0, t, noise=None):
-        "Sample $x_t \\sim q(x_t|x_0)$ for integer steps `t` (shape (B,))."
-        if noise is None: noise = torch.randn_like(x0)
-        return self._g(self.sqrt_alpha_bar, t, x0) * x0 + self._g(self.sqrt_one_minus_alpha_bar, t, x0) * noise
-
-    def x0_from_eps(self, xt, t, eps):
-        "Line 9 of Algorithm 2: the clean prediction implied by a noise prediction."
-        return self._g(self.sqrt_recip_alpha_bar, t, xt) * xt - self._g(self.sqrt_recipm1_alpha_bar, t, xt) * eps
-
-    def eps_from_x0(self, xt, t, x0):
-        "The noise prediction implied by a clean prediction (inverse of `x0_from_eps`)."
-        return (self._g(self.sqrt_recip_alpha_bar, t, xt) * xt - x0) / self._g(self.sqrt_recipm1_alpha_bar, t, xt)
-
-    def q_posterior(self, x0, xt, t):
-        "Mean, variance and clipped log-variance of $q(x_{t-1}|x_t, x_0)$."
-        mean = self._g(self.posterior_mean_coef1, t, xt) * x0 + self._g(self.posterior_mean_coef2, t, xt) * xt
-        return mean, self._g(self.posterior_variance, t, xt), self._g(self.posterior_log_variance_clipped, t, xt)
-
     def __repr__(self): return f"DiffusionSchedule(N={self.N}, tau={self.tau})"
+
+# %% ../nbs/01_schedule.ipynb #977ecae1
+@patch
+def q_sample(self:DiffusionSchedule,
+             x0, # clean data, batch first
+             t, # (B,) integer steps 0..N-1
+             noise=None): # standard normal noise like x0; None draws it
+    "Sample $x_t \\sim q(x_t|x_0)$ for integer steps `t` (shape (B,))."
+    if noise is None: noise = torch.randn_like(x0)
+    return self._g(self.sqrt_alpha_bar, t, x0) * x0 + self._g(self.sqrt_one_minus_alpha_bar, t, x0) * noise
+
+# %% ../nbs/01_schedule.ipynb #a2208304
+@patch
+def x0_from_eps(self:DiffusionSchedule, xt, t, eps): # noisy data, its steps (B,), the noise prediction
+    "Line 9 of Algorithm 2: the clean prediction implied by a noise prediction."
+    return self._g(self.sqrt_recip_alpha_bar, t, xt) * xt - self._g(self.sqrt_recipm1_alpha_bar, t, xt) * eps
+
+# %% ../nbs/01_schedule.ipynb #c4e6c14e
+@patch
+def eps_from_x0(self:DiffusionSchedule, xt, t, x0): # noisy data, its steps (B,), the clean prediction
+    "The noise prediction implied by a clean prediction (inverse of `x0_from_eps`)."
+    return (self._g(self.sqrt_recip_alpha_bar, t, xt) * xt - x0) / self._g(self.sqrt_recipm1_alpha_bar, t, xt)
+
+# %% ../nbs/01_schedule.ipynb #5794c267
+@patch
+def q_posterior(self:DiffusionSchedule, x0, xt, t): # (predicted) clean data, noisy data, steps (B,)
+    "Mean, variance and clipped log-variance of $q(x_{t-1}|x_t, x_0)$."
+    mean = self._g(self.posterior_mean_coef1, t, xt) * x0 + self._g(self.posterior_mean_coef2, t, xt) * xt
+    return mean, self._g(self.posterior_variance, t, xt), self._g(self.posterior_log_variance_clipped, t, xt)

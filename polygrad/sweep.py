@@ -104,7 +104,7 @@ def run_job(job:dict): # a job (checked again here: it may come from anywhere)
     atomic_write(rd / 'timing.json', lambda tmp: Path(tmp).write_text(json.dumps(info)))
     return dict(out_dir=str(rd), status='resumed' if resume else 'started', wall_s=wall)
 
-# %% ../nbs/06b_sweep.ipynb #a9347ba6
+# %% ../nbs/06b_sweep.ipynb #2bc22e7e
 def _error_line(e):
     "An exception as one line; for a Ray task error, the original exception inside it."
     cause = getattr(e, 'cause', None) or e
@@ -115,6 +115,7 @@ def result_line(row:dict): # a row returned by `run_jobs`
     wall = '' if math.isnan(row['wall_s']) else f"{row['wall_s']:.0f} s"  # nan: the job never ran
     return f"{row['status']:>8}  {row['out_dir']}  {wall}{'  ' + row['error'] if row['error'] else ''}"
 
+# %% ../nbs/06b_sweep.ipynb #472bc9b5
 def run_jobs(jobs:list, # jobs from `polygrad_job`, `sb3_job` or `sweep_grid`
              backend:str='local', # 'local' (one after another, here) or 'ray'
              ray_address:str|None=None, # None: start Ray on this machine; 'auto' or 'host:port': join a cluster

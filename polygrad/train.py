@@ -4,13 +4,14 @@
 
 # %% ../nbs/06_train.ipynb #9925dc3f
 from __future__ import annotations
-import os, io, re, sys, json, time, math, copy, errno, pickle, signal, hashlib, tempfile, threading, dataclasses, datetime, warnings
+import os, io, re, sys, json, time, math, copy, errno, pickle, signal, hashlib, tempfile, threading, dataclasses, datetime, warnings, functools, inspect
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 import gymnasium as gym
+from fastcore.basics import patch
 
 from .data import (make_env, check_env_id, env_dims, EpisodeBuffer, Normaliser, atomic_write,
                            get_sim_state)
@@ -22,24 +23,29 @@ from .a2c import Actor, Critic, A2C
 from torch.distributions import Distribution
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER_BUDGETS', 'RESUMABLE_CHANGES', 'CKPT_FILES', 'METRICS', 'Config', 'resolve_device', 'make_config',
-           'validate', 'RunStopped', 'Interrupted', 'notice', 'RunLogger', 'read_metrics', 'checkpoint_files',
+__all__ = ['PRESETS', 'PAPER_BUDGETS', 'RESUMABLE_CHANGES', 'CKPT_FILES', 'METRICS', 'RunSettings', 'LoopSettings',
+           'WorldModelSettings', 'ImaginationSettings', 'A2CSettings', 'Config', 'make_config', 'validate',
+           'resolve_device', 'RunStopped', 'Interrupted', 'notice', 'RunLogger', 'read_metrics', 'checkpoint_files',
            'read_checkpoint', 'env_state', 'set_env_state', 'Halt', 'Trainer', 'eval_curve', 'aggregate_curves',
            'run_finished', 'wall_seconds', 'imag_seconds', 'plot_run', 'train', 'load_trainer']
 
-# %% ../nbs/06_train.ipynb #a33a6b70
+# %% ../nbs/06_train.ipynb #058b5eae
 @dataclass
-class Config:
-    "Every setting of a PolyGRAD run; defaults are the paper's (Tables 1-4)."
+class RunSettings:
+    "What to run and where: the environment, the seed, the run directory and the device."
     env_id:str = 'Hopper-v5' # gymnasium id with a Box action space
-    preset:str = 'paper' # name of the preset the run started from
+    preset:str = 'paper' # preset whose values fill every field not given (`PRESETS`); 'paper': the defaults
     seed:int = 0 # seeds env, numpy and torch
     total_env_steps:int|None = None # real environment steps; None: 1M for Hopper, 1.5M otherwise
     out_dir:str|None = None # run directory; None: runs/<env>-<preset>-s<seed>-<time>
     resume:bool = False # continue from the last checkpoint in out_dir
     device:str = 'auto' # 'auto', 'cpu', 'cuda', 'cuda:N'
     threads:int|None = None # torch CPU threads; None: torch's default
-    # loop (Algorithm 3)
+
+# %% ../nbs/06_train.ipynb #7483ee87
+@dataclass
+class LoopSettings:
+    "Algorithm 3's schedule: how real steps, updates, evaluations and checkpoints interleave, and the fault handling."
     prefill_steps:int = 5000 # random-action steps before learning
     train_every:int = 4 # env steps between training rounds
     denoiser_updates:int = 4 # denoiser updates per round (1 per env step, Table 2)
@@ -50,7 +56,11 @@ class Config:
     log_every:int = 1000 # env steps between training-metric lines
     halt_at:int|None = None # testing hook: stop abruptly (no final checkpoint) after this env step
     nonfinite_patience:int = 20 # non-finite updates of one kind (denoiser, imagination, A2C) in a row before the last good checkpoint is restored
-    # world model (Algorithm 1)
+
+# %% ../nbs/06_train.ipynb #216bb14c
+@dataclass
+class WorldModelSettings:
+    "Algorithm 1: the denoising network, its diffusion schedule, its training and EMA, and the speed settings."
     denoiser:str = 'mlp' # 'mlp' (residual MLP) or 'transformer'
     horizon:int = 10 # imagined trajectory length h
     width:int|None = None # residual MLP width; None: 1024 for h = 10, 2048 above
@@ -71,12 +81,20 @@ class Config:
     compile_mode:str = 'default' # torch.compile mode used when `compile` (see polygrad.denoiser.COMPILE_MODES)
     tf32:bool = True # on CUDA: TF32 tensor cores for float32 matrix products (False: full float32)
     int8:bool = False # imagination with int8 weights and activations in the denoiser's large layers (pays with `compile`)
-    # imagination (Algorithm 2, Eq. 10)
+
+# %% ../nbs/06_train.ipynb #0945b535
+@dataclass
+class ImaginationSettings:
+    "Algorithm 2 and Eq. 10: the imagined batch, the sampler's mode and the action update scale delta."
     imag_batch:int = 1024 # imagined trajectories per A2C update
     sampler_mode:str = 'guided' # 'guided' or an ablation of section 5.4
     delta_init:float = 0.005 # initial action update scale
     delta_eta:float = 3e-3 # learning rate of log delta
-    # A2C (Table 1)
+
+# %% ../nbs/06_train.ipynb #2ba65f23
+@dataclass
+class A2CSettings:
+    "Table 1: the policy and critic networks and their A2C training."
     actor_hidden:int = 256 # policy / critic MLP width
     actor_layers:int = 2 # policy / critic MLP depth
     min_std:float = 0.1 # minimum policy std
@@ -90,6 +108,7 @@ class Config:
     grad_clip:float = 0.1 # gradient-norm clip of actor and critic
     target_dlogpi:float = 0.01 # target mean |log pi_new - log pi_old| of the linesearch
 
+# %% ../nbs/06_train.ipynb #5b56e1c8
 PRESETS = {
     'paper': dict(),
     'cpu': dict(total_env_steps=20_000, prefill_steps=1000, rl_start=500, width=256, depth=3, n_diffusion=16,
@@ -101,16 +120,30 @@ PRESETS = {
 }
 PAPER_BUDGETS = {'Hopper-v5': 1_000_000, 'Walker2d-v5': 1_500_000, 'HalfCheetah-v5': 1_500_000}
 
-# %% ../nbs/06_train.ipynb #6240a517
-def resolve_device(device:str|None='auto'): # 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N', 'mps'
-    "The torch device name for `device`, or one clear ValueError when it is unknown or unavailable."
-    if device in (None, 'auto'): return 'cuda' if torch.cuda.is_available() else 'cpu'
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"Device {device!r} was asked for but CUDA is not available on this machine.")
-    if d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"Unsupported device {device!r}.")
-    return str(d)
+# %% ../nbs/06_train.ipynb #528b5549
+@dataclass
+class Config(A2CSettings, ImaginationSettings, WorldModelSettings, LoopSettings, RunSettings): # fields in reverse: run, loop, world model, imagination, A2C
+    "Every setting of a PolyGRAD run: `Config()` is the paper (Tables 1-4); `Config(preset=X, ...)` takes `PRESETS[X]` for every field not given."
 
+_init_fields = Config.__init__  # the dataclass's own __init__
+_FIELDS_SIG = inspect.signature(_init_fields)
+
+@functools.wraps(_init_fields)
+def _init_from_preset(self, *args, **kw):
+    "Take the preset's value for every field not given, then set the fields as the dataclass does."
+    given = _FIELDS_SIG.bind(self, *args, **kw).arguments
+    given.pop('self')
+    preset = given.get('preset', Config.preset)
+    if not isinstance(preset, str) or preset not in PRESETS: raise ValueError(f"Unknown preset {preset!r}: choose one of {sorted(PRESETS)}.")
+    _init_fields(self, **{**PRESETS[preset], **given})
+
+Config.__init__ = _init_from_preset
+# `docments` (the CLI's help, `show_doc`) reads the field comments of a dataclass's own source and then follows `__delwrap__`:
+# chain Config to its groups so that `docments(Config)` finds the comment of every field
+for _a, _b in zip((Config, RunSettings, LoopSettings, WorldModelSettings, ImaginationSettings),
+                  (RunSettings, LoopSettings, WorldModelSettings, ImaginationSettings, A2CSettings)): _a.__delwrap__ = _b
+
+# %% ../nbs/06_train.ipynb #c183eb5a
 def make_config(env_id:str='InvertedPendulum-v5', # gymnasium environment id
                 preset:str='cpu', # 'smoke' | 'cpu' | 'paper'
                 seed:int=0, # random seed
@@ -137,6 +170,7 @@ def make_config(env_id:str='InvertedPendulum-v5', # gymnasium environment id
     cfg = Config(**kw)
     return validate(cfg)
 
+# %% ../nbs/06_train.ipynb #6f131d31
 def validate(cfg:Config):
     "Check every field of `cfg` and resolve the automatic ones; returns a new Config."
     cfg = copy.deepcopy(cfg)
@@ -186,6 +220,17 @@ def validate(cfg:Config):
         raise ValueError(f"{cfg.out_dir} already holds a run: pass resume=True to continue it, or choose another out_dir.")
     return cfg
 
+# %% ../nbs/06_train.ipynb #51949c7e
+def resolve_device(device:str|None='auto'): # 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N', 'mps'
+    "The torch device name for `device`, or one clear ValueError when it is unknown or unavailable."
+    if device in (None, 'auto'): return 'cuda' if torch.cuda.is_available() else 'cpu'
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"Device {device!r} was asked for but CUDA is not available on this machine.")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"Unsupported device {device!r}.")
+    return str(d)
+
+# %% ../nbs/06_train.ipynb #22fb8665
 def _check_writable(out:Path):
     "One sentence if the run directory `out` cannot be created or written (nothing is created here)."
     p = out
@@ -209,7 +254,7 @@ def _check_same_run(cfg:Config):
     if diff: raise ValueError(f"{cfg.out_dir} holds a run of {stored.get('env_id')} (preset {stored.get('preset')}) with other settings: "
                               f"{'; '.join(diff)}; resume it with its own settings, or choose another out_dir.")
 
-# %% ../nbs/06_train.ipynb #89db4b81
+# %% ../nbs/06_train.ipynb #4495e58a
 class RunStopped(Exception):
     "A fault the run cannot work around stopped it; the message is one sentence saying what happened and what to do."
 
@@ -228,8 +273,10 @@ def _disk_words(e:OSError):
     name = errno.errorcode.get(e.errno, '') if e.errno else ''
     return f"{(e.strerror or str(e)).lower()}{f' ({name})' if name else ''}"
 
+# %% ../nbs/06_train.ipynb #36fe6959
 class RunLogger:
     "Writes metrics as JSON lines and TensorBoard scalars; a line is written whole or not at all."
+
     def __init__(self, run_dir, resume_step:int|None=None, tensorboard:bool=True):
         self.run_dir = Path(run_dir); self.path = self.run_dir / 'metrics.jsonl'
         if resume_step is not None and self.path.exists(): self.rewind(resume_step)
@@ -241,40 +288,48 @@ class RunLogger:
                 self.tb = SummaryWriter(str(self.run_dir / 'tb'), purge_step=resume_step)
             except Exception as e: warnings.warn(f"TensorBoard logging is off: {e}")
 
-    def rewind(self, env_step:int): # keep the lines up to this env step
-        "Drop the lines written after `env_step` and a torn last line (a kill mid-write), atomically."
-        text = self.path.read_text()
-        lines = text.split('\n')
-        torn = lines[-1] != '' and not _complete_json(lines[-1])  # the last line lacks its newline: cut by a kill
-        lines = [l for l in (lines[:-1] if torn else lines) if l.strip() and _complete_json(l)]
-        keep = [l for l in lines if json.loads(l)['env_step'] <= env_step]
-        if torn: notice(f"dropped the torn last line of {self.path} (a run killed while writing it).")
-        if not torn and len(keep) == len(lines) and (text == '' or text.endswith('\n')): return
-        atomic_write(self.path, lambda tmp: Path(tmp).write_text(''.join(l + '\n' for l in keep)))
-        if getattr(self, 'fd', None) is not None:  # rewound while open: append to the new file
-            os.close(self.fd); self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+# %% ../nbs/06_train.ipynb #9ebdad91
+@patch
+def rewind(self:RunLogger, env_step:int): # keep the lines up to this env step
+    "Drop the lines written after `env_step` and a torn last line (a kill mid-write), atomically."
+    text = self.path.read_text()
+    lines = text.split('\n')
+    torn = lines[-1] != '' and not _complete_json(lines[-1])  # the last line lacks its newline: cut by a kill
+    lines = [l for l in (lines[:-1] if torn else lines) if l.strip() and _complete_json(l)]
+    keep = [l for l in lines if json.loads(l)['env_step'] <= env_step]
+    if torn: notice(f"dropped the torn last line of {self.path} (a run killed while writing it).")
+    if not torn and len(keep) == len(lines) and (text == '' or text.endswith('\n')): return
+    atomic_write(self.path, lambda tmp: Path(tmp).write_text(''.join(l + '\n' for l in keep)))
+    if getattr(self, 'fd', None) is not None:  # rewound while open: append to the new file
+        os.close(self.fd); self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def log(self, env_step:int, **metrics):
-        "Append one line of metrics at `env_step`; on a write error (a full disk) the file is cut back to whole lines."
-        row = {'env_step': int(env_step)}
-        for k, v in metrics.items():
-            v = float(v) if isinstance(v, (int, float, np.floating, np.integer, torch.Tensor)) and not isinstance(v, bool) else v
-            row[k] = v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
-            if self.tb is not None and isinstance(v, float) and math.isfinite(v): self.tb.add_scalar(k, v, env_step)
-        data, size = (json.dumps(row) + '\n').encode(), os.fstat(self.fd).st_size
-        try:
-            view = memoryview(data)
-            while view: view = view[_os_write(self.fd, view):]
-        except OSError:
-            os.ftruncate(self.fd, size)  # never leave half a line (truncating needs no space)
-            raise
+# %% ../nbs/06_train.ipynb #85c80c2d
+@patch
+def log(self:RunLogger, env_step:int, **metrics):
+    "Append one line of metrics at `env_step`; on a write error (a full disk) the file is cut back to whole lines."
+    row = {'env_step': int(env_step)}
+    for k, v in metrics.items():
+        v = float(v) if isinstance(v, (int, float, np.floating, np.integer, torch.Tensor)) and not isinstance(v, bool) else v
+        row[k] = v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
+        if self.tb is not None and isinstance(v, float) and math.isfinite(v): self.tb.add_scalar(k, v, env_step)
+    data, size = (json.dumps(row) + '\n').encode(), os.fstat(self.fd).st_size
+    try:
+        view = memoryview(data)
+        while view: view = view[_os_write(self.fd, view):]
+    except OSError:
+        os.ftruncate(self.fd, size)  # never leave half a line (truncating needs no space)
+        raise
 
-    def close(self):
-        if self.fd is not None: os.close(self.fd); self.fd = None
-        if self.tb is not None:
-            try: self.tb.close()
-            except Exception: pass
+# %% ../nbs/06_train.ipynb #251da1c7
+@patch
+def close(self:RunLogger):
+    "Close the metrics file and the TensorBoard writer."
+    if self.fd is not None: os.close(self.fd); self.fd = None
+    if self.tb is not None:
+        try: self.tb.close()
+        except Exception: pass
 
+# %% ../nbs/06_train.ipynb #1a8ad389
 def _complete_json(line):
     try: json.loads(line); return True
     except json.JSONDecodeError: return False
@@ -283,7 +338,6 @@ def read_metrics(run_dir):
     "All lines of a run's metrics.jsonl as a list of dicts."
     p = Path(run_dir) / 'metrics.jsonl'
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip() and _complete_json(l)] if p.exists() else []
-
 
 # %% ../nbs/06_train.ipynb #c4e1d7a2
 CKPT_FILES = ('last.pt', 'prev.pt')  # the newest checkpoint and the one before it
@@ -313,6 +367,7 @@ def _decode(x):
     if isinstance(x, tuple): return tuple(_decode(v) for v in x)
     return x
 
+# %% ../nbs/06_train.ipynb #089c5c12
 def _numpy_globals():
     "What checkpoints written before numpy arrays were stored as tensors need: numpy arrays, dtypes and scalars, nothing else."
     core = getattr(np, '_core', None) or np.core
@@ -362,7 +417,6 @@ def read_checkpoint(path, # a checkpoint file written by `Trainer.save_checkpoin
     try: return _read_checkpoint(path, map_location, _manifest(path.parent), verify)[0]
     except _Unusable as e: raise ValueError(f"Refusing the checkpoint {path}: {e}.")
 
-
 # %% ../nbs/06_train.ipynb #29d00221
 def _time_limit(env):
     w = env
@@ -396,7 +450,7 @@ def set_env_state(env, st):
         mujoco.mj_setState(u.model, u.data, np.asarray(st['mj']), mujoco.mjtState.mjSTATE_INTEGRATION)
     elif 'state' in st: u.state = copy.deepcopy(st['state'])
 
-# %% ../nbs/06_train.ipynb #98ae2b2d
+# %% ../nbs/06_train.ipynb #7bd3894f
 class Halt(Exception):
     "Raised by the `halt_at` testing hook to stop a run abruptly."
 
@@ -409,8 +463,10 @@ class _no_validation:
     def __enter__(self): self.old = Distribution._validate_args; Distribution.set_default_validate_args(False)
     def __exit__(self, *a): Distribution.set_default_validate_args(self.old)
 
+# %% ../nbs/06_train.ipynb #98ae2b2d
 class Trainer:
     "Algorithm 3: online imagined RL with a PolyGRAD world model."
+
     def __init__(self, cfg:Config, # a validated config (see `make_config`)
                  progress:bool=True): # show a tqdm progress bar
         self.cfg, self.progress = cfg, progress
@@ -449,280 +505,284 @@ class Trainer:
         self.last_imagined = None
         self.logger, self._stop_signal, self._ckpt_step = None, None, None
 
-    # ---- acting -------------------------------------------------------------------------------------------
-    def policy_action(self, obs, deterministic=False):
-        "Action of the current policy for one raw observation (numpy)."
-        with torch.inference_mode():
-            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]
-            return self.actor.act(o, deterministic=deterministic)[0].cpu().numpy().astype(np.float32)
+# %% ../nbs/06_train.ipynb #f702db16
+@patch
+def policy_action(self:Trainer, obs, # one raw observation (numpy)
+                  deterministic=False): # the mean action instead of a sample
+    "Action of the current policy for one raw observation (numpy)."
+    with torch.inference_mode():
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)[None]
+        return self.actor.act(o, deterministic=deterministic)[0].cpu().numpy().astype(np.float32)
 
-    def env_step(self):
-        "One real step: act, store, update the normaliser."
-        random = self.step < self.cfg.prefill_steps
-        a = self.env.action_space.sample() if random else self.policy_action(self.obs)
-        qpos, qvel = get_sim_state(self.env)
-        nobs, r, term, trunc, _ = self.env.step(a)
-        self.buffer.add(self.obs, a, r, term, trunc, qpos, qvel)
-        self.normaliser.update(obs=self.obs, act=a, rew=r, term=float(term))
-        self.ep_return += r; self.ep_len += 1; self.step += 1
-        if term or trunc:
-            self.train_returns.append(self.ep_return); self.ep_return, self.ep_len = 0., 0
-            nobs, _ = self.env.reset()
-        self.obs = nobs
+# %% ../nbs/06_train.ipynb #32d96b07
+@patch
+def env_step(self:Trainer):
+    "One real step: act, store, update the normaliser."
+    random = self.step < self.cfg.prefill_steps
+    a = self.env.action_space.sample() if random else self.policy_action(self.obs)
+    qpos, qvel = get_sim_state(self.env)
+    nobs, r, term, trunc, _ = self.env.step(a)
+    self.buffer.add(self.obs, a, r, term, trunc, qpos, qvel)
+    self.normaliser.update(obs=self.obs, act=a, rew=r, term=float(term))
+    self.ep_return += r; self.ep_len += 1; self.step += 1
+    if term or trunc:
+        self.train_returns.append(self.ep_return); self.ep_return, self.ep_len = 0., 0
+        nobs, _ = self.env.reset()
+    self.obs = nobs
 
-    def evaluate(self):
-        "Mean and std of the return over `eval_episodes` episodes with the deterministic policy."
-        rets, lens = [], []
-        for k in range(self.cfg.eval_episodes):
-            o, _ = self.eval_env.reset(seed=self.cfg.seed + 1_000_003 * (1 + self.n_evals) + k)
-            done, ret, n = False, 0., 0
-            while not done:
-                o, r, term, trunc, _ = self.eval_env.step(self.policy_action(o, deterministic=True))
-                ret += r; n += 1; done = term or trunc
-            rets.append(ret); lens.append(n)
-        self.n_evals += 1
-        return {'eval/return_mean': float(np.mean(rets)), 'eval/return_std': float(np.std(rets)), 'eval/length_mean': float(np.mean(lens))}
+# %% ../nbs/06_train.ipynb #b4ca36e1
+@patch
+def _acc_add(self:Trainer, d, prefix):
+    "Keep the numeric values of `d` (as `prefix`+key) for the means of the next training line."
+    for k, v in d.items():
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.floating, np.integer)): continue
+        self._acc.setdefault(prefix + k, []).append(float(v))
 
-    # ---- learning -----------------------------------------------------------------------------------------
-    def _acc_add(self, d, prefix):
-        for k, v in d.items():
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.floating, np.integer)): continue
-            self._acc.setdefault(prefix + k, []).append(float(v))
+@patch
+def _nonfinite(self:Trainer, kind):
+    "Count one more non-finite update of `kind` in a row; `nonfinite_patience` of them ask for a restore."
+    self.streaks[kind] += 1
+    if self.streaks[kind] >= self.cfg.nonfinite_patience: raise _Recover(kind)
 
-    def train_denoiser(self):
-        for _ in range(self.cfg.denoiser_updates):
-            m = self.wm.step(self.buffer.sample(self.cfg.denoiser_batch, self.cfg.horizon, self.rng))
-            self._acc_add(m, 'denoiser/')
-            if m.get('nonfinite'): self.counts['nonfinite_denoiser'] += 1; self._nonfinite('denoiser')
-            else: self.counts['denoiser_updates'] += 1; self.streaks['denoiser'] = 0
+# %% ../nbs/06_train.ipynb #a82bf98e
+@patch
+def train_denoiser(self:Trainer):
+    "Line 6: `denoiser_updates` updates of the denoiser (Algorithm 1) on windows sampled from the buffer."
+    for _ in range(self.cfg.denoiser_updates):
+        m = self.wm.step(self.buffer.sample(self.cfg.denoiser_batch, self.cfg.horizon, self.rng))
+        self._acc_add(m, 'denoiser/')
+        if m.get('nonfinite'): self.counts['nonfinite_denoiser'] += 1; self._nonfinite('denoiser')
+        else: self.counts['denoiser_updates'] += 1; self.streaks['denoiser'] = 0
 
-    def imagine(self, batch:int|None=None, **kw):
-        "A batch of imagined trajectories from buffer start states with the current policy and delta."
-        w = self.buffer.sample(batch or self.cfg.imag_batch, self.cfg.horizon, self.rng)
-        s0 = torch.as_tensor(w['obs'][:, 0], device=self.device)
-        return guided_sample(self.wm.ema, self.actor, s0, self.normaliser, self.delta.delta,
-                             mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
-                             compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
+# %% ../nbs/06_train.ipynb #9172cdea
+@patch
+def imagine(self:Trainer, batch:int|None=None, # trajectories; None: `imag_batch`
+            **kw): # `guided_sample` arguments; `mode`, `compile`, `int8` replace the config's
+    "A batch of imagined trajectories from buffer start states with the current policy and delta."
+    w = self.buffer.sample(batch or self.cfg.imag_batch, self.cfg.horizon, self.rng)
+    s0 = torch.as_tensor(w['obs'][:, 0], device=self.device)
+    return guided_sample(self.wm.ema, self.actor, s0, self.normaliser, self.delta.delta,
+                         mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
+                         compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
 
-    def _nonfinite(self, kind):
-        "Count one more non-finite update of `kind` in a row; `nonfinite_patience` of them ask for a restore."
-        self.streaks[kind] += 1
-        if self.streaks[kind] >= self.cfg.nonfinite_patience: raise _Recover(kind)
-
-    def _finite_act_std(self, imag, rows):
-        "The sampler's act_std (Eq. 9) over the trajectories `rows` that are finite; nan if fewer than two."
-        if int(rows.sum()) < 2: return float('nan')
-        with torch.no_grad():
-            d = self.actor(imag.obs[rows])
-            z = ((imag.act[rows] - d.mean) / d.stddev).reshape(-1, self.act_dim)
-        return z.std(0).mean().item()
-
-    def rl_update(self):
-        with _no_validation(): imag = self.imagine()  # a NaN state must not raise inside the policy's distribution
-        self.last_imagined = imag
-        tensors = [imag.obs, imag.act, imag.rew, imag.term]
-        rows = torch.stack([torch.isfinite(t).flatten(1).all(1) for t in tensors]).all(0)  # finite trajectories
-        if not rows.all():  # skip A2C; delta still learns from the finite trajectories
-            self.counts['nonfinite_imagination'] += 1
-            a_std = self._finite_act_std(imag, rows)
-            if math.isfinite(a_std): self.delta.update(a_std)
-            self._acc_add({'delta': self.delta.delta, 'finite_frac': rows.float().mean().item()}, 'imag/')
-            self._nonfinite('imagination'); return
-        self.streaks['imagination'] = 0
-        a_std = imag.diag.get('act_std', float('nan'))  # Eq. 9: std of (a - mu(s)) / sigma(s) over the batch
-        batch = dict(obs=imag.obs, act=imag.act, rew=imag.rew, term=imag.term)
-        m = self.agent.update(batch)
+# %% ../nbs/06_train.ipynb #11e7dcad
+@patch
+def rl_update(self:Trainer):
+    "Lines 7-9: imagine a batch, one A2C update of the actor-critic on it, then the delta update (Eq. 10)."
+    with _no_validation(): imag = self.imagine()  # a NaN state must not raise inside the policy's distribution
+    self.last_imagined = imag
+    tensors = [imag.obs, imag.act, imag.rew, imag.term]
+    rows = torch.stack([torch.isfinite(t).flatten(1).all(1) for t in tensors]).all(0)  # finite trajectories
+    if not rows.all():  # skip A2C; delta still learns from the finite trajectories
+        self.counts['nonfinite_imagination'] += 1
+        a_std = self._finite_act_std(imag, rows)
         if math.isfinite(a_std): self.delta.update(a_std)
-        self._acc_add(m, 'a2c/')
-        if m.get('nonfinite'): self.counts['nonfinite_a2c'] += 1; self._nonfinite('a2c')
-        else: self.counts['a2c_updates'] += 1; self.streaks['a2c'] = 0
-        self._acc_add({'rew_mean': imag.rew.mean().item()}, 'imag/')  # delta and term_frac come with the sampler's diagnostics
-        diag = dict(imag.diag)
-        if 'time_s' in diag: self._acc_add({'imag_s': diag.pop('time_s')}, 'time/')
-        self._acc_add(diag, 'imag/')
+        self._acc_add({'delta': self.delta.delta, 'finite_frac': rows.float().mean().item()}, 'imag/')
+        self._nonfinite('imagination'); return
+    self.streaks['imagination'] = 0
+    a_std = imag.diag.get('act_std', float('nan'))  # Eq. 9: std of (a - mu(s)) / sigma(s) over the batch
+    batch = dict(obs=imag.obs, act=imag.act, rew=imag.rew, term=imag.term)
+    m = self.agent.update(batch)
+    if math.isfinite(a_std): self.delta.update(a_std)
+    self._acc_add(m, 'a2c/')
+    if m.get('nonfinite'): self.counts['nonfinite_a2c'] += 1; self._nonfinite('a2c')
+    else: self.counts['a2c_updates'] += 1; self.streaks['a2c'] = 0
+    self._acc_add({'rew_mean': imag.rew.mean().item()}, 'imag/')  # delta and term_frac come with the sampler's diagnostics
+    diag = dict(imag.diag)
+    if 'time_s' in diag: self._acc_add({'imag_s': diag.pop('time_s')}, 'time/')
+    self._acc_add(diag, 'imag/')
 
-    # ---- the loop -------------------------------------------------------------------------------------------
-    def run(self):
-        "Run Algorithm 3 until `total_env_steps`; returns the run directory."
-        cfg = self.cfg
-        resume_step = self.load_checkpoint() if cfg.resume else None
-        if not cfg.resume: self._start_run_dir()
-        try: self.logger = RunLogger(self.run_dir, resume_step=resume_step)
-        except OSError as e: raise RunStopped(f"Could not open {self.run_dir / 'metrics.jsonl'}: {_disk_words(e)}; nothing was run.")
-        t_last, s_last = time.time(), self.step
-        bar = tqdm(total=cfg.total_env_steps, initial=self.step, disable=not self.progress, desc=cfg.env_id, dynamic_ncols=True)
-        handlers = self._catch_signals()
-        try:
-            while self.step < cfg.total_env_steps:
-                try:
-                    self.env_step(); bar.update(1)
-                    if self.step > cfg.prefill_steps and self.step % cfg.train_every == 0:
-                        self.train_denoiser()
-                        if self.step > cfg.prefill_steps + cfg.rl_start: self.rl_update()
-                except _Recover as r:
-                    self._recover(r.kind); bar.reset(total=cfg.total_env_steps); bar.update(self.step); continue
-                if self.step % cfg.log_every == 0:
-                    now = time.time()
-                    row = {k: float(np.mean(v)) for k, v in self._acc.items()}; self._acc = {}
-                    if self.train_returns: row['train/return_mean'] = float(np.mean(self.train_returns[-10:]))
-                    row.update({f'count/{k}': v for k, v in self.counts.items()})
-                    row['time/env_steps_per_s'] = (self.step - s_last) / max(now - t_last, 1e-9); t_last, s_last = now, self.step
-                    self._log(self.step, **row)
-                    bar.set_postfix({'ret': f"{row.get('train/return_mean', float('nan')):.1f}", 'act_std': f"{row.get('imag/act_std', float('nan')):.2f}",
-                                     'delta': f"{self.delta.delta:.4f}"}, refresh=False)
-                if self.step % cfg.eval_every == 0 or self.step == cfg.total_env_steps:
-                    ev = self.evaluate(); self._log(self.step, **ev)
-                    bar.write(f"[{cfg.env_id}] step {self.step}: eval return {ev['eval/return_mean']:.1f} +- {ev['eval/return_std']:.1f}")
-                if self.step == cfg.total_env_steps or (self.step % cfg.ckpt_every == 0 and self._healthy()): self.save_checkpoint()
-                if cfg.halt_at is not None and self.step == cfg.halt_at: raise Halt(f"halted at env step {self.step}")
-                if self._stop_signal is not None:
-                    if self._ckpt_step != self.step: self.save_checkpoint()
-                    name = signal.Signals(self._stop_signal).name
-                    raise Interrupted(f"Stopped by {name} at env step {self.step} after writing a checkpoint; resume=True "
-                                      f"(polygrad train --resume) continues the run exactly.", self._stop_signal)
-        finally:
-            self._release_signals(handlers); bar.close(); self.logger.close()
-        self.save_plots()
-        return self.run_dir
+# %% ../nbs/06_train.ipynb #4fd2bf37
+@patch
+def _finite_act_std(self:Trainer, imag, rows):
+    "The sampler's act_std (Eq. 9) over the trajectories `rows` that are finite; nan if fewer than two."
+    if int(rows.sum()) < 2: return float('nan')
+    with torch.no_grad():
+        d = self.actor(imag.obs[rows])
+        z = ((imag.act[rows] - d.mean) / d.stddev).reshape(-1, self.act_dim)
+    return z.std(0).mean().item()
 
-    def _log(self, step, **row):
-        "One metrics line; a full disk stops the run with one sentence."
-        try: self.logger.log(step, **row)
-        except OSError as e:
-            raise RunStopped(f"Could not append to {self.logger.path} at env step {step}: {_disk_words(e)}; the file ends with its last whole "
-                             f"line and {self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
+# %% ../nbs/06_train.ipynb #da633c38
+@patch
+def evaluate(self:Trainer):
+    "Mean and std of the return over `eval_episodes` episodes with the deterministic policy."
+    rets, lens = [], []
+    for k in range(self.cfg.eval_episodes):
+        o, _ = self.eval_env.reset(seed=self.cfg.seed + 1_000_003 * (1 + self.n_evals) + k)
+        done, ret, n = False, 0., 0
+        while not done:
+            o, r, term, trunc, _ = self.eval_env.step(self.policy_action(o, deterministic=True))
+            ret += r; n += 1; done = term or trunc
+        rets.append(ret); lens.append(n)
+    self.n_evals += 1
+    return {'eval/return_mean': float(np.mean(rets)), 'eval/return_std': float(np.std(rets)), 'eval/length_mean': float(np.mean(lens))}
 
-    def _ckpt_words(self):
-        return f"the checkpoint of env step {self._ckpt_step} is intact" if self._ckpt_step is not None else "no checkpoint was written yet"
+# %% ../nbs/06_train.ipynb #6370b014
+@patch
+def run(self:Trainer):
+    "Run Algorithm 3 until `total_env_steps`; returns the run directory."
+    cfg = self.cfg
+    resume_step = self.load_checkpoint() if cfg.resume else None
+    if not cfg.resume: self._start_run_dir()
+    try: self.logger = RunLogger(self.run_dir, resume_step=resume_step)
+    except OSError as e: raise RunStopped(f"Could not open {self.run_dir / 'metrics.jsonl'}: {_disk_words(e)}; nothing was run.")
+    t_last, s_last = time.time(), self.step
+    bar = tqdm(total=cfg.total_env_steps, initial=self.step, disable=not self.progress, desc=cfg.env_id, dynamic_ncols=True)
+    handlers = self._catch_signals()
+    try:
+        while self.step < cfg.total_env_steps:
+            try:
+                self.env_step(); bar.update(1)
+                if self.step > cfg.prefill_steps and self.step % cfg.train_every == 0:
+                    self.train_denoiser()
+                    if self.step > cfg.prefill_steps + cfg.rl_start: self.rl_update()
+            except _Recover as r:
+                self._recover(r.kind); bar.reset(total=cfg.total_env_steps); bar.update(self.step); continue
+            if self.step % cfg.log_every == 0:
+                now = time.time()
+                row = {k: float(np.mean(v)) for k, v in self._acc.items()}; self._acc = {}
+                if self.train_returns: row['train/return_mean'] = float(np.mean(self.train_returns[-10:]))
+                row.update({f'count/{k}': v for k, v in self.counts.items()})
+                row['time/env_steps_per_s'] = (self.step - s_last) / max(now - t_last, 1e-9); t_last, s_last = now, self.step
+                self._log(self.step, **row)
+                bar.set_postfix({'ret': f"{row.get('train/return_mean', float('nan')):.1f}", 'act_std': f"{row.get('imag/act_std', float('nan')):.2f}",
+                                 'delta': f"{self.delta.delta:.4f}"}, refresh=False)
+            if self.step % cfg.eval_every == 0 or self.step == cfg.total_env_steps:
+                ev = self.evaluate(); self._log(self.step, **ev)
+                bar.write(f"[{cfg.env_id}] step {self.step}: eval return {ev['eval/return_mean']:.1f} +- {ev['eval/return_std']:.1f}")
+            if self.step == cfg.total_env_steps or (self.step % cfg.ckpt_every == 0 and self._healthy()): self.save_checkpoint()
+            if cfg.halt_at is not None and self.step == cfg.halt_at: raise Halt(f"halted at env step {self.step}")
+            if self._stop_signal is not None:
+                if self._ckpt_step != self.step: self.save_checkpoint()
+                name = signal.Signals(self._stop_signal).name
+                raise Interrupted(f"Stopped by {name} at env step {self.step} after writing a checkpoint; resume=True "
+                                  f"(polygrad train --resume) continues the run exactly.", self._stop_signal)
+    finally:
+        self._release_signals(handlers); bar.close(); self.logger.close()
+    self.save_plots()
+    return self.run_dir
 
-    # ---- signals: finish the step, write a checkpoint, stop ---------------------------------------------------
-    def _catch_signals(self):
-        "Make SIGTERM and SIGINT stop the loop after the current step (a second one stops at once)."
-        self._stop_signal = None
-        if threading.current_thread() is not threading.main_thread(): return {}
-        def handler(signum, frame):
-            if self._stop_signal is not None: raise KeyboardInterrupt(f"a second {signal.Signals(signum).name}: stopped at once")
-            self._stop_signal = signum
-        old = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try: old[sig] = signal.signal(sig, handler)
-            except (ValueError, OSError): pass
-        return old
+# %% ../nbs/06_train.ipynb #b125d760
+@patch
+def _log(self:Trainer, step, **row):
+    "One metrics line; a full disk stops the run with one sentence."
+    try: self.logger.log(step, **row)
+    except OSError as e:
+        raise RunStopped(f"Could not append to {self.logger.path} at env step {step}: {_disk_words(e)}; the file ends with its last whole "
+                         f"line and {self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
 
-    def _release_signals(self, old):
-        for sig, h in old.items(): signal.signal(sig, h)
+@patch
+def _ckpt_words(self:Trainer):
+    "Which checkpoint a stopped run leaves, as words for its message."
+    return f"the checkpoint of env step {self._ckpt_step} is intact" if self._ckpt_step is not None else "no checkpoint was written yet"
 
-    # ---- non-finite values: restore the last good checkpoint --------------------------------------------------
-    def _healthy(self):
-        "No run of non-finite updates going on and every weight finite: a checkpoint worth going back to."
-        if any(self.streaks.values()): return False
-        mods = (self.diffusion.model, self.wm.ema.model, self.actor, self.critic)
-        return all(bool(torch.isfinite(p).all()) for m in mods for p in m.parameters())
+# %% ../nbs/06_train.ipynb #5befe1de
+@patch
+def _catch_signals(self:Trainer):
+    "Make SIGTERM and SIGINT stop the loop after the current step (a second one stops at once)."
+    self._stop_signal = None
+    if threading.current_thread() is not threading.main_thread(): return {}
+    def handler(signum, frame):
+        if self._stop_signal is not None: raise KeyboardInterrupt(f"a second {signal.Signals(signum).name}: stopped at once")
+        self._stop_signal = signum
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try: old[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError): pass
+    return old
 
-    def _recover(self, kind):
-        "Go back to the newest good checkpoint after `nonfinite_patience` non-finite `kind` updates; stop if that did not help."
-        n, hit = self.streaks[kind], self.step
-        ckdir = self.run_dir / 'checkpoints'
-        def stop(why):
-            self._log(self.step, **{f'count/{k}': v for k, v in self.counts.items()})
-            raise RunStopped(f"{n} non-finite {kind} updates in a row at env step {hit}{why}: the run stopped, and {self._ckpt_words()}.")
-        if self._restore_hit is not None and hit <= self._restore_hit:
-            stop(f", again after restoring a checkpoint when that happened at env step {self._restore_hit}")
-        try: sd, path, _ = self._newest_checkpoint(healthy=True)
-        except ValueError: stop(" and no good checkpoint to go back to")
-        keep = {k: v for k, v in self.counts.items() if k.startswith('nonfinite_')}
-        restores = self.counts['restores'] + 1
-        self._load_state(sd)
-        self.counts.update(keep); self.counts['restores'] = restores  # the faults stay counted
-        self.streaks = dict.fromkeys(self.streaks, 0); self._restore_hit = hit
-        torch.manual_seed(self.cfg.seed + 7919 * restores); self.rng = np.random.default_rng([self.cfg.seed, restores])  # new draws
-        try: self.logger.rewind(self.step)
-        except OSError as e: raise RunStopped(f"Could not rewrite {self.logger.path} after restoring env step {self.step}: {_disk_words(e)}.")
-        notice(f"{n} non-finite {kind} updates in a row at env step {hit}: restored {path.name} (env step {self.step}) and continue with new random draws.")
+@patch
+def _release_signals(self:Trainer, old):
+    "Put back the signal handlers `_catch_signals` replaced."
+    for sig, h in old.items(): signal.signal(sig, h)
 
-    # ---- run directory and checkpoints --------------------------------------------------------------------
-    def _start_run_dir(self):
-        cfg = asdict(self.cfg)
-        cfg['_meta'] = dict(torch=torch.__version__, polygrad=_version(), started=datetime.datetime.now().isoformat(timespec='seconds'),
-                            obs_dim=self.obs_dim, act_dim=self.act_dim)
-        try:
-            for sub in ('checkpoints', 'plots'): (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-            atomic_write(self.run_dir / 'config.json', lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
-        except OSError as e: raise ValueError(f"Cannot write the run directory {self.run_dir}: {_disk_words(e)}.")
+# %% ../nbs/06_train.ipynb #63601459
+@patch
+def _healthy(self:Trainer):
+    "No run of non-finite updates going on and every weight finite: a checkpoint worth going back to."
+    if any(self.streaks.values()): return False
+    mods = (self.diffusion.model, self.wm.ema.model, self.actor, self.critic)
+    return all(bool(torch.isfinite(p).all()) for m in mods for p in m.parameters())
 
-    @property
-    def ckpt_path(self): return self.run_dir / 'checkpoints' / 'last.pt'
+@patch
+def _recover(self:Trainer, kind):
+    "Go back to the newest good checkpoint after `nonfinite_patience` non-finite `kind` updates; stop if that did not help."
+    n, hit = self.streaks[kind], self.step
+    ckdir = self.run_dir / 'checkpoints'
+    def stop(why):
+        self._log(self.step, **{f'count/{k}': v for k, v in self.counts.items()})
+        raise RunStopped(f"{n} non-finite {kind} updates in a row at env step {hit}{why}: the run stopped, and {self._ckpt_words()}.")
+    if self._restore_hit is not None and hit <= self._restore_hit:
+        stop(f", again after restoring a checkpoint when that happened at env step {self._restore_hit}")
+    try: sd, path, _ = self._newest_checkpoint(healthy=True)
+    except ValueError: stop(" and no good checkpoint to go back to")
+    keep = {k: v for k, v in self.counts.items() if k.startswith('nonfinite_')}
+    restores = self.counts['restores'] + 1
+    self._load_state(sd)
+    self.counts.update(keep); self.counts['restores'] = restores  # the faults stay counted
+    self.streaks = dict.fromkeys(self.streaks, 0); self._restore_hit = hit
+    torch.manual_seed(self.cfg.seed + 7919 * restores); self.rng = np.random.default_rng([self.cfg.seed, restores])  # new draws
+    try: self.logger.rewind(self.step)
+    except OSError as e: raise RunStopped(f"Could not rewrite {self.logger.path} after restoring env step {self.step}: {_disk_words(e)}.")
+    notice(f"{n} non-finite {kind} updates in a row at env step {hit}: restored {path.name} (env step {self.step}) and continue with new random draws.")
 
-    def state_dict(self):
-        "The whole training state: models, optimisers, delta, normaliser, buffer, RNGs, env and counters."
-        return dict(step=self.step, n_evals=self.n_evals, ep_return=self.ep_return, ep_len=self.ep_len, counts=dict(self.counts),
-                    train_returns=list(self.train_returns), acc=copy.deepcopy(self._acc), obs=np.asarray(self.obs),
-                    wm=self.wm.state_dict(), agent=self.agent.state_dict(), delta=self.delta.state_dict(),
-                    normaliser=self.normaliser.state_dict(), buffer={k: torch.from_numpy(np.array(v)) for k, v in self.buffer.state().items()},
-                    env=env_state(self.env), rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                    cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    faults=dict(streaks=dict(self.streaks), restore_hit=self._restore_hit), config=asdict(self.cfg))
+# %% ../nbs/06_train.ipynb #b3a99938
+@patch
+def _start_run_dir(self:Trainer):
+    "Create the run directory and write config.json (every resolved setting, plus versions and dimensions)."
+    cfg = asdict(self.cfg)
+    cfg['_meta'] = dict(torch=torch.__version__, polygrad=_version(), started=datetime.datetime.now().isoformat(timespec='seconds'),
+                        obs_dim=self.obs_dim, act_dim=self.act_dim)
+    try:
+        for sub in ('checkpoints', 'plots'): (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run_dir / 'config.json', lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
+    except OSError as e: raise ValueError(f"Cannot write the run directory {self.run_dir}: {_disk_words(e)}.")
 
-    def save_checkpoint(self):
-        "Write the full state to checkpoints/last.pt (the one before becomes prev.pt), its checksum recorded first."
-        ck = self.ckpt_path.parent
-        buf = io.BytesIO(); torch.save(_encode(self.state_dict()), buf); data = buf.getbuffer()
-        entry = dict(sha256=hashlib.sha256(data).hexdigest(), step=self.step, healthy=self._healthy(), bytes=len(data))
-        tmp = None
-        try:
-            ck.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=ck, prefix='.last.pt.', suffix='.tmp')
-            with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-            old = [e for e in (_manifest(ck) or {}).values() if e['sha256'] != entry['sha256']][:2]  # last and prev until renamed
-            atomic_write(ck / _MANIFEST, lambda t: Path(t).write_text(json.dumps({'checkpoints': [entry] + old}, indent=1)))
-            if self.ckpt_path.exists(): os.replace(self.ckpt_path, ck / 'prev.pt')
-            os.replace(tmp, self.ckpt_path); tmp = None
-            _fsync_dir(ck)
-        except OSError as e:
-            raise RunStopped(f"Could not write the checkpoint of env step {self.step} to {ck}: {_disk_words(e)}; "
-                             f"{self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
-        finally:
-            if tmp is not None and os.path.exists(tmp): os.remove(tmp)
-        self._ckpt_step = self.step
+def _version():
+    try:
+        import polygrad; return polygrad.__version__
+    except Exception: return 'unknown'
 
-    def _newest_checkpoint(self, healthy:bool=False):
-        "The newest checkpoint that passes its checksum and loads safely: (state, path, [(skipped path, why)]); ValueError if none."
-        ck, skipped = self.ckpt_path.parent, []
-        man = _manifest(ck)
-        for p in checkpoint_files(self.run_dir):
-            try: sd, e = _read_checkpoint(p, self.device, man)
-            except _Unusable as why: skipped.append((p, str(why))); continue
-            if healthy and e is not None and not e.get('healthy', True):
-                skipped.append((p, 'it was written during a run of non-finite updates')); continue
-            return sd, p, skipped
-        reasons = '; '.join(f"{p.name}: {why}" for p, why in skipped) or 'there is none'
-        raise ValueError(f"No usable checkpoint in {ck}: {reasons}.")
+# %% ../nbs/06_train.ipynb #17032799
+@patch(as_prop=True)
+def ckpt_path(self:Trainer):
+    "The newest checkpoint file, checkpoints/last.pt."
+    return self.run_dir / 'checkpoints' / 'last.pt'
 
-    def load_checkpoint(self):
-        "Restore the full state from the newest usable checkpoint (checksum verified, nothing executed); returns its env step."
-        sd, path, skipped = self._newest_checkpoint()
-        self._load_state(sd)
-        if skipped: notice(f"resumed from {path.name} (env step {self.step}), skipping {'; '.join(f'{p.name} because {why}' for p, why in skipped)}.")
-        self._ckpt_step = self.step
-        return self.step
+@patch
+def state_dict(self:Trainer):
+    "The whole training state: models, optimisers, delta, normaliser, buffer, RNGs, env and counters."
+    return dict(step=self.step, n_evals=self.n_evals, ep_return=self.ep_return, ep_len=self.ep_len, counts=dict(self.counts),
+                train_returns=list(self.train_returns), acc=copy.deepcopy(self._acc), obs=np.asarray(self.obs),
+                wm=self.wm.state_dict(), agent=self.agent.state_dict(), delta=self.delta.state_dict(),
+                normaliser=self.normaliser.state_dict(), buffer={k: torch.from_numpy(np.array(v)) for k, v in self.buffer.state().items()},
+                env=env_state(self.env), rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                faults=dict(streaks=dict(self.streaks), restore_hit=self._restore_hit), config=asdict(self.cfg))
 
-    def _load_state(self, sd):
-        self.step, self.n_evals, self.ep_return, self.ep_len = sd['step'], sd['n_evals'], sd['ep_return'], sd['ep_len']
-        self.counts = {**dict.fromkeys(self.counts, 0), **sd['counts']}
-        self.train_returns, self._acc = sd['train_returns'], sd['acc']
-        self.obs = sd['obs']
-        self.wm.load_state_dict(sd['wm']); self.agent.load_state_dict(sd['agent']); self.delta.load_state_dict(sd['delta'])
-        self.normaliser.load_state_dict(sd['normaliser']); self.buffer = EpisodeBuffer.from_state(sd['buffer'])
-        set_env_state(self.env, sd['env'])
-        self.rng.bit_generator.state = sd['rng']; torch.set_rng_state(sd['torch_rng'].cpu())
-        if sd['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([t.cpu() for t in sd['cuda_rng']])
-        f = sd.get('faults', {})
-        self.streaks = {**dict.fromkeys(self.streaks, 0), **f.get('streaks', {})}; self._restore_hit = f.get('restore_hit')
-
-    def save_plots(self):
-        "Learning curve and imagination diagnostics as PNGs in plots/."
-        try: plot_run(self.run_dir, save=True)
-        except Exception as e: warnings.warn(f"Could not draw the plots: {e}")
+# %% ../nbs/06_train.ipynb #331ace28
+@patch
+def save_checkpoint(self:Trainer):
+    "Write the full state to checkpoints/last.pt (the one before becomes prev.pt), its checksum recorded first."
+    ck = self.ckpt_path.parent
+    buf = io.BytesIO(); torch.save(_encode(self.state_dict()), buf); data = buf.getbuffer()
+    entry = dict(sha256=hashlib.sha256(data).hexdigest(), step=self.step, healthy=self._healthy(), bytes=len(data))
+    tmp = None
+    try:
+        ck.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=ck, prefix='.last.pt.', suffix='.tmp')
+        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        old = [e for e in (_manifest(ck) or {}).values() if e['sha256'] != entry['sha256']][:2]  # last and prev until renamed
+        atomic_write(ck / _MANIFEST, lambda t: Path(t).write_text(json.dumps({'checkpoints': [entry] + old}, indent=1)))
+        if self.ckpt_path.exists(): os.replace(self.ckpt_path, ck / 'prev.pt')
+        os.replace(tmp, self.ckpt_path); tmp = None
+        _fsync_dir(ck)
+    except OSError as e:
+        raise RunStopped(f"Could not write the checkpoint of env step {self.step} to {ck}: {_disk_words(e)}; "
+                         f"{self._ckpt_words()}: free space, then resume=True (--resume) continues the run.")
+    finally:
+        if tmp is not None and os.path.exists(tmp): os.remove(tmp)
+    self._ckpt_step = self.step
 
 def _fsync_dir(d):
     "Make renames in directory `d` durable (where the platform allows)."
@@ -732,10 +792,44 @@ def _fsync_dir(d):
         finally: os.close(fd)
     except OSError: pass
 
-def _version():
-    try:
-        import polygrad; return polygrad.__version__
-    except Exception: return 'unknown'
+# %% ../nbs/06_train.ipynb #e3144e0f
+@patch
+def _newest_checkpoint(self:Trainer, healthy:bool=False):
+    "The newest checkpoint that passes its checksum and loads safely: (state, path, [(skipped path, why)]); ValueError if none."
+    ck, skipped = self.ckpt_path.parent, []
+    man = _manifest(ck)
+    for p in checkpoint_files(self.run_dir):
+        try: sd, e = _read_checkpoint(p, self.device, man)
+        except _Unusable as why: skipped.append((p, str(why))); continue
+        if healthy and e is not None and not e.get('healthy', True):
+            skipped.append((p, 'it was written during a run of non-finite updates')); continue
+        return sd, p, skipped
+    reasons = '; '.join(f"{p.name}: {why}" for p, why in skipped) or 'there is none'
+    raise ValueError(f"No usable checkpoint in {ck}: {reasons}.")
+
+@patch
+def load_checkpoint(self:Trainer):
+    "Restore the full state from the newest usable checkpoint (checksum verified, nothing executed); returns its env step."
+    sd, path, skipped = self._newest_checkpoint()
+    self._load_state(sd)
+    if skipped: notice(f"resumed from {path.name} (env step {self.step}), skipping {'; '.join(f'{p.name} because {why}' for p, why in skipped)}.")
+    self._ckpt_step = self.step
+    return self.step
+
+@patch
+def _load_state(self:Trainer, sd):
+    "Set every part of the training state from a decoded checkpoint `sd`."
+    self.step, self.n_evals, self.ep_return, self.ep_len = sd['step'], sd['n_evals'], sd['ep_return'], sd['ep_len']
+    self.counts = {**dict.fromkeys(self.counts, 0), **sd['counts']}
+    self.train_returns, self._acc = sd['train_returns'], sd['acc']
+    self.obs = sd['obs']
+    self.wm.load_state_dict(sd['wm']); self.agent.load_state_dict(sd['agent']); self.delta.load_state_dict(sd['delta'])
+    self.normaliser.load_state_dict(sd['normaliser']); self.buffer = EpisodeBuffer.from_state(sd['buffer'])
+    set_env_state(self.env, sd['env'])
+    self.rng.bit_generator.state = sd['rng']; torch.set_rng_state(sd['torch_rng'].cpu())
+    if sd['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([t.cpu() for t in sd['cuda_rng']])
+    f = sd.get('faults', {})
+    self.streaks = {**dict.fromkeys(self.streaks, 0), **f.get('streaks', {})}; self._restore_hit = f.get('restore_hit')
 
 # %% ../nbs/06_train.ipynb #7430a60f
 _EVAL, _LOG = 'evaluation', 'training line'
@@ -867,6 +961,13 @@ def plot_run(run_dir, save:bool=False, show:bool=False):
     if show: plt.show()
     else: plt.close(fig)
     return fig
+
+# %% ../nbs/06_train.ipynb #aae37943
+@patch
+def save_plots(self:Trainer):
+    "Learning curve and imagination diagnostics as PNGs in plots/."
+    try: plot_run(self.run_dir, save=True)
+    except Exception as e: warnings.warn(f"Could not draw the plots: {e}")
 
 # %% ../nbs/06_train.ipynb #9bd10687
 def train(env_id:str='InvertedPendulum-v5', # gymnasium environment id

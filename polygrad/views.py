@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, statistics
 import numpy as np
-from .bench import md_table
+from .utils import md_table
 from .results import register_view
 
 # %% auto #0
@@ -35,7 +35,7 @@ def findings_table(rows:list, # dicts with finding, rule, ours, reproduced (and 
                        ('reproduced_bt', 'reproduced (before termination)', lambda v: v if isinstance(v, str) else yes_no(v))]
     return md_table(rows, cols)
 
-# %% ../nbs/06e_views.ipynb #47de5a73
+# %% ../nbs/06e_views.ipynb #b9f16a18
 CT_FINDINGS = ('AR diffusion is the slowest world model', 'The residual MLP denoiser is faster than the transformer denoiser')
 
 def compute_time_summary(numbers:dict): # the numbers of a `12_compute_time` record
@@ -58,6 +58,7 @@ def compute_time_summary(numbers:dict): # the numbers of a `12_compute_time` rec
                         lo=min(m[f'{clock}_s']), hi=max(m[f'{clock}_s']), spread_wall=spread['wall'], spread_cpu=spread['cpu'], wall_over_cpu=md['wall'] / md['cpu'] if md['cpu'] > 0 else math.nan))
     return out
 
+# %% ../nbs/06e_views.ipynb #1b311959
 def compute_time_findings(rows:list, # from `compute_time_summary`
                           clock:str): # the headline clock
     "The two orderings of Figure 4 / Section 5.3 decided on a record's medians."
@@ -78,6 +79,7 @@ def compute_time_findings(rows:list, # from `compute_time_summary`
                            f"{tf['flop_ratio_paper']:.2f} in FLOPs at the paper's sizes", reproduced=tf['ratio'] > 1))
     return f
 
+# %% ../nbs/06e_views.ipynb #2d8bbe23
 @register_view('12_compute_time')
 def compute_time_view(rec:dict): # a `12_compute_time` record
     "Table of timings, ratios and FLOPs, the spread of the repeats, and the findings of Figure 4."
@@ -102,7 +104,7 @@ def compute_time_view(rec:dict): # a `12_compute_time` record
     return [('Compute time of one batch of imagined trajectories', txt + '\n\n' + md_table(rows, cols)),
             ('Findings computed from this record', findings_table(compute_time_findings(rows, clock)))]
 
-# %% ../nbs/06e_views.ipynb #e3360215
+# %% ../nbs/06e_views.ipynb #389f522f
 GAUSS_GT3 = 0.0027  # P(|z| > 3) for z ~ N(0, 1)
 
 def _row(numbers, config, std):
@@ -142,6 +144,7 @@ def action_claims(numbers:dict): # the numbers of an `08_action_distributions` r
                              + f"; diverged at {[r['std'] for r in nc if r['diverged']]}", reproduced='yes' if heavy else 'no'))
     return out
 
+# %% ../nbs/06e_views.ipynb #c2df2aa0
 @register_view('08_action_distributions')
 def action_view(rec:dict): # an `08_action_distributions` record
     "Tables of the sweep (KS, std, clamp, tails, per-step mean and std, tuned delta), the control and the findings."
@@ -188,7 +191,7 @@ def action_view(rec:dict): # an `08_action_distributions` record
     out.append(('Findings computed from this record', findings_table(action_claims(n))))
     return out
 
-# %% ../nbs/06e_views.ipynb #973f3265
+# %% ../nbs/06e_views.ipynb #b6e511d2
 def _steps_mean(m:dict, a:int, b:int, key:str='mse_mean'):
     v = np.array([np.nan if x is None else x for x in m[key][a:b + 1]], dtype=float)
     return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
@@ -232,6 +235,7 @@ def prediction_findings(numbers:dict, # the numbers of a `09_prediction_error` r
                      reproduced=_argbest(longest) == 'AR diffusion'))
     return rows
 
+# %% ../nbs/06e_views.ipynb #d475fd90
 def per_step_table(numbers:dict, # the numbers of a `09_prediction_error` record
                    steps:list, # the steps shown
                    key:str='mse_mean'): # 'mse_mean' or 'mse_alive_mean'
