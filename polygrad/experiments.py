@@ -21,12 +21,15 @@ from .delta import DeltaTuner, tune_delta, ks_distance
 from .a2c import Actor
 from .baselines import ProbabilisticEnsemble, ARTransformer, ARDiffusion
 from .train import load_trainer, checkpoint_files
+from .results import register_view
 
 # %% auto #0
-__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'scale_settings', 'check_run_dir', 'RunArtefacts', 'load_run', 'replay_errors',
-           'default_tau', 'make_world_model', 'FittedModel', 'copy_state', 'train_selected', 'fit_world_model',
-           'prediction_errors', 'error_summary', 'tune_to_target', 'plot_errors', 'plot_action_sweep',
-           'plot_tuning_traces', 'plot_compute_time']
+__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'IMAGINATION_FINDINGS', 'scale_settings', 'check_run_dir', 'RunArtefacts',
+           'load_run', 'replay_errors', 'default_tau', 'make_world_model', 'FittedModel', 'copy_state',
+           'train_selected', 'fit_world_model', 'prediction_errors', 'error_summary', 'tune_to_target',
+           'evaluate_world_model', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces', 'plot_compute_time',
+           'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check', 'imagination_rows',
+           'imagination_view']
 
 # %% ../nbs/06f_experiments.ipynb #9c7153a2
 SCALES = {
@@ -206,6 +209,7 @@ def fit_world_model(kind:str, # one of `WORLD_MODELS`
                     horizon:int=10, N:int=128, tau:float=1., # PolyGRAD's horizon, diffusion steps (also AR diffusion's), temperature
                     ema_start:int=2000, # PolyGRAD: updates before the EMA copy starts tracking
                     select_idx=None, select_every:int|None=None, # selection start steps; score every this many updates (None: keep the last)
+                    select_buf:EpisodeBuffer|None=None, # the buffer `select_idx` indexes (held-out episodes); None: `buffer`
                     env=None, policy=None, k:int=5, # the simulator and the policy of the scores; the score is the k-step error
                     delta_init:float=0.005, delta_eta:float=3e-2, # PolyGRAD: the delta that guides the scoring batches, Eq. 10's rate
                     seed:int=0, device='cpu'): # seeds the weights and the batches; where the model trains
@@ -214,7 +218,7 @@ def fit_world_model(kind:str, # one of `WORLD_MODELS`
     if not (n_updates >= 1 and batch_size >= 1): raise ValueError(f"The budget must be positive, got {n_updates} updates of batch {batch_size}.")
     if select_every is not None and (select_idx is None or len(select_idx) == 0 or env is None or policy is None):
         raise ValueError("Checkpoint selection (select_every) needs select_idx (start steps), env and policy.")
-    o, a = buffer.dims['obs_dim'], buffer.dims['act_dim']
+    o, a, sb = buffer.dims['obs_dim'], buffer.dims['act_dim'], buffer if select_buf is None else select_buf
     torch.manual_seed(seed)
     dev, hist = torch.device(device), []
     if kind in POLYGRAD:
@@ -223,17 +227,17 @@ def fit_world_model(kind:str, # one of `WORLD_MODELS`
         tuner, rng, kk = DeltaTuner(init=delta_init, eta=delta_eta), np.random.default_rng(seed), min(k, horizon - 1)
         def chunk(n): hist.extend(tr.train(buffer, n, rng))
         def score():  # k-step error on the selection set; each scoring batch also tunes delta once
-            im = guided_sample(tr.ema, policy, buffer.obs[select_idx], normaliser, tuner.delta, seed=seed)
+            im = guided_sample(tr.ema, policy, sb.obs[select_idx], normaliser, tuner.delta, seed=seed)
             tuner.update(im.diag['act_std'])
-            return float(replay_errors(env, buffer, select_idx, im.act[:, :kk + 1], im.obs[:, :kk + 1])['mse'][:, kk].mean())
+            return float(replay_errors(env, sb, select_idx, im.act[:, :kk + 1], im.obs[:, :kk + 1])['mse'][:, kk].mean())
         net, get, put, extra = diff.model, (lambda: copy_state(tr.ema.model)), tr.ema.model.load_state_dict, dict(tau=tau)
     else:
         m = make_world_model(kind, o, a, N=N, arch={**(arch or {}), **({} if lr is None else dict(lr=lr))}).to(dev)
         rng, tuner, tr, extra = np.random.default_rng(seed), None, None, {}
         def chunk(n): hist.extend(m.fit(buffer, n, batch_size=batch_size, rng=rng, normaliser=normaliser))
         def score():
-            ro = m.rollout(buffer.obs[select_idx], policy, k + 1, generator=torch.Generator(dev).manual_seed(seed))
-            return float(replay_errors(env, buffer, select_idx, ro['act'], ro['obs'])['mse'][:, k].mean())
+            ro = m.rollout(sb.obs[select_idx], policy, k + 1, generator=torch.Generator(dev).manual_seed(seed))
+            return float(replay_errors(env, sb, select_idx, ro['act'], ro['obs'])['mse'][:, k].mean())
         net, get, put = m, (lambda: copy_state(m)), m.load_state_dict
     t_train, scores = train_selected(chunk, n_updates, select_every, score, get, put)
     loss = [x['loss'] for x in hist]
@@ -249,19 +253,38 @@ def prediction_errors(model, # a `TrajectoryDiffusion` (PolyGRAD) or a baseline 
                       idx, # start steps (B,)
                       delta:float|None=None, # PolyGRAD's action update scale
                       horizon:int|None=None, # a baseline's rollout length (PolyGRAD: its own horizon)
-                      seed:int=0): # seeds the sampling
-    "Imagine from the start states `buf.obs[idx]` and replay in the simulator: replay_errors' dict with sample_s, obs, act (and delta, act_std, clip_frac)."
+                      seed:int=0, # seeds the sampling
+                      actions:str='policy'): # 'policy': follow `policy`; 'dataset': the dataset's own actions after each start step, no guidance
+    "Imagine from the start states `buf.obs[idx]` and replay in the simulator: replay_errors' dict with sample_s, obs, act (and delta, act_std, act_ks, clip_frac)."
+    if actions not in ('policy', 'dataset'): raise ValueError(f"actions must be 'policy' or 'dataset', got {actions!r}.")
     s0 = buf.obs[idx]
+    if actions == 'dataset': return _given_actions_errors(model, buf, normaliser, env, np.asarray(idx), horizon, seed)
     if isinstance(model, TrajectoryDiffusion):
         if delta is None: raise ValueError("PolyGRAD imagines with a delta: pass the tuned delta.")
         t0 = time.time(); im = guided_sample(model, policy, s0, normaliser, delta, seed=seed); t = time.time() - t0
-        extra, obs, act = dict(delta=delta, act_std=im.diag['act_std'], clip_frac=im.diag['clip_frac']), im.obs, im.act
+        extra, obs, act = dict(delta=delta, act_std=im.diag['act_std'], act_ks=im.diag.get('act_ks'), clip_frac=im.diag['clip_frac']), im.obs, im.act
     else:
         if horizon is None: raise ValueError("A baseline rolls out for a given horizon: pass horizon.")
         torch.manual_seed(seed)
         t0 = time.time(); ro = model.rollout(s0, policy, horizon, generator=torch.Generator(model.device).manual_seed(seed)); t = time.time() - t0
         extra, obs, act = {}, ro['obs'], ro['act']
     return dict(**replay_errors(env, buf, idx, act, obs), sample_s=t, **extra, obs=_numpy(obs), act=_numpy(act))
+
+def _given_actions_errors(model, buf, normaliser, env, idx, horizon, seed):
+    "The model conditioned on the dataset's actions `buf.windows(idx, h)['act']` (PolyGRAD: `TrajectoryDiffusion.sample`), replayed; alive ends with the episode."
+    h = model.horizon if isinstance(model, TrajectoryDiffusion) else horizon
+    if h is None: raise ValueError("A baseline rolls out for a given horizon: pass horizon.")
+    w, s0 = buf.windows(idx, h), buf.obs[idx]
+    t0 = time.time()
+    if isinstance(model, TrajectoryDiffusion):
+        dev = next(model.parameters()).device
+        s0n, an = (normaliser.norm(torch.as_tensor(x, dtype=torch.float32, device=dev), k) for x, k in ((s0, 'obs'), (w['act'], 'act')))
+        with torch.no_grad(): x0 = model.sample(s0n, an, generator=torch.Generator(dev).manual_seed(seed))
+        obs = normaliser.unnorm_traj(x0)[..., :model.obs_dim]; obs[:, 0] = torch.as_tensor(s0, device=dev)
+    else: obs = model.rollout(s0, w['act'], h, generator=torch.Generator(model.device).manual_seed(seed))['obs']
+    r = replay_errors(env, buf, idx, w['act'], obs)
+    r['alive'] &= w['mask']  # past the end of a truncated episode the dataset has no actions
+    return dict(**r, sample_s=time.time() - t0, obs=_numpy(obs), act=w['act'])
 
 def error_summary(r:dict): # from `prediction_errors` (mse, ref, alive)
     "Per step: mean and standard error of the MSE, mean before termination (NaN: no rollout left) and its count, reference mean."
@@ -289,6 +312,32 @@ def tune_to_target(diffusion, # trained `TrajectoryDiffusion`
         last = [r['act_std'] for r in hist[-window:]]
         if i + 1 >= min_iters and len(last) == window and np.mean(np.abs(np.array(last) - 1)) < tol: converged = True; break
     return (tuner.delta if not diverged else hist[-1]['delta']), hist, converged, diverged
+
+# %% ../nbs/06f_experiments.ipynb #e5a1f019
+def evaluate_world_model(kind:str, # one of `WORLD_MODELS`
+                         split, # a `polygrad.datasets.DatasetSplit`: train, select, eval episodes
+                         normaliser, env, policy, # the training data's normaliser, the simulator, the policy
+                         eval_idx, select_idx, # start steps in split.eval and split.select
+                         n_updates:int, batch_size:int, # the budget
+                         eval_horizon:int, # a baseline's rollout length (PolyGRAD: its own horizon)
+                         tune:dict|None=None, # `tune_to_target` settings: max_iters, min_iters, window, tol
+                         tune_batch:int=32, # start states per tuning batch
+                         seed:int=0, device='cpu',
+                         **fit_kw): # to `fit_world_model`: arch, lr, horizon, N, tau, ema_start, select_every, k, delta_init
+    "Fit one world model on `split.train` (checkpoints chosen on `split.select`), tune PolyGRAD's delta, measure guided and given-actions errors on `split.eval`."
+    fit = fit_world_model(kind, split.train, normaliser, n_updates, batch_size, select_idx=select_idx, select_buf=split.select,
+                          env=env, policy=policy, seed=seed, device=device, **fit_kw)
+    info, tr = dict(fit.info), split.train
+    if kind in POLYGRAD:
+        t0 = time.time()
+        delta, hist, conv, div = tune_to_target(fit.model, policy, normaliser, lambda i: tr.obs[fit.rng.integers(0, len(tr), tune_batch)],
+                                                fit.tuner, seed=seed + 1, **(tune or dict(max_iters=1)))
+        info.update(tune_s=time.time() - t0, tune_iters=len(hist), tune_converged=conv, tune_diverged=div,
+                    delta_tuning=[dict(delta=r['delta'], act_std=r['act_std']) for r in hist])
+        guided = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, delta=delta, seed=seed + 10_000)
+    else: guided = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, horizon=eval_horizon, seed=seed + 10_000)
+    given = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, horizon=eval_horizon, seed=seed + 10_000, actions='dataset')
+    return dict(info=info, guided=guided, given=given)
 
 # %% ../nbs/06f_experiments.ipynb #cec656c3
 def plot_errors(summ:dict, # name -> `error_summary`
@@ -372,3 +421,120 @@ def plot_compute_time(names:list, # the models, in order
     for i, k in enumerate(names): ax[1].text(i, ratio[k], f"{ratio[k]:.2g}", ha='center', va='bottom', fontsize=8)
     plt.tight_layout()
     return fig
+
+# %% ../nbs/06f_experiments.ipynb #134a662c
+def _alive(term): # (B, h) 0/1 terminations, padded with 1 after the first
+    "Weights cumprod(1 - term) shifted by one step: a step counts if no earlier step terminated."
+    B = term.shape[0]
+    return np.concatenate([np.ones((B, 1)), np.cumprod(1 - (term > 0.5), 1)[:, :-1]], 1)
+
+def compare_with_sim(env, # a MuJoCo env (`make_env`)
+                     buf:EpisodeBuffer, idx, # the dataset and the window start steps (B,) the trajectories start from
+                     act, obs, rew, term, # imagined raw actions (B, h, act), observations (B, h, obs), rewards and 0/1 terminations (B, h)
+                     gamma:float=1.): # discount of the h-step returns
+    "Imagined trajectories against the simulator replaying their actions from the same true start states."
+    act, obs, rew, term = (_numpy(x).astype(np.float64) for x in (act, obs, rew, term))
+    idx = np.asarray(idx); B, h = rew.shape
+    sims = [rollout_in_sim(env, buf.qpos[i], buf.qvel[i], a) for i, a in zip(idx, act)]
+    robs, rrew, rterm = (np.stack([s[k] for s in sims]) for k in ('obs', 'rew', 'term'))
+    ia, ra, disc = _alive(term), _alive(rterm), gamma ** np.arange(h)
+    iret, rret = (rew * ia * disc).sum(1), (rrew * ra * disc).sum(1)
+    it, rt = (term > 0.5).any(1), (rterm > 0.5).any(1)
+    both = (ia * ra) > 0
+    mse = ((obs - robs) ** 2).mean(-1)
+    corr = float(np.corrcoef(iret, rret)[0, 1]) if iret.std() > 0 and rret.std() > 0 else float('nan')
+    return dict(n=int(B), horizon=int(h), imag_term_by_h=float(it.mean()), real_term_by_h=float(rt.mean()),
+                missed_terms=float((rt & ~it).mean()), false_terms=float((it & ~rt).mean()),
+                imag_return=float(iret.mean()), real_return=float(rret.mean()), return_corr=corr,
+                imag_rew_per_step=float((rew * ia).sum() / ia.sum()), real_rew_per_step=float((rrew * ra).sum() / ra.sum()),
+                obs_mse_alive=[float(v) for v in (mse * both).sum(0) / np.maximum(both.sum(0), 1)])
+
+# %% ../nbs/06f_experiments.ipynb #635b9172
+def discounted_returns(rew, # rewards of one episode (T,)
+                       gamma:float): # discount
+    "Monte-Carlo discounted returns G_t = sum_k gamma^k r_{t+k} of one episode, shape (T,)."
+    g, out = 0., np.zeros(len(rew))
+    for t in range(len(rew) - 1, -1, -1): g = rew[t] + gamma * g; out[t] = g
+    return out
+
+def critic_check(actor, critic, # the run's policy (`Actor`) and critic (`Critic`)
+                 env_id:str, # gymnasium id
+                 episodes:int=5, # real episodes, stochastic policy
+                 gamma:float=0.99, # the run's discount
+                 seed:int=100, # seeds the episodes' resets
+                 max_steps:int=1000): # cap on an episode's length
+    "The critic V(s) along real episodes of the stochastic policy against their discounted returns."
+    from polygrad.data import make_env
+    env, V, G, lens, rets = make_env(env_id), [], [], [], []
+    p = next(actor.parameters())
+    for e in range(episodes):
+        o, _ = env.reset(seed=seed + e); obs, rs = [], []
+        for _ in range(max_steps):
+            obs.append(o); o, r, te, tu, _ = env.step(actor.act(o).cpu().numpy()); rs.append(float(r))
+            if te or tu: break
+        with torch.no_grad(): V.append(critic(torch.as_tensor(np.array(obs), dtype=p.dtype, device=p.device)).reshape(-1).cpu().numpy())
+        G.append(discounted_returns(rs, gamma)); lens.append(len(rs)); rets.append(sum(rs))
+    env.close(); V, G = np.concatenate(V), np.concatenate(G)
+    corr = float(np.corrcoef(V, G)[0, 1]) if V.std() > 0 and G.std() > 0 else float('nan')
+    return dict(episode_len=lens, episode_return=rets, critic_mean=float(V.mean()), mc_mean=float(G.mean()),
+                critic_bias=float((V - G).mean()), critic_corr=corr)
+
+# %% ../nbs/06f_experiments.ipynb #7f947210
+def imagination_check(run_dir, # a directory written by `polygrad.train.train` (a MuJoCo env)
+                      batch:int=512, # imagined trajectories, start states drawn uniformly from the buffer
+                      episodes:int=5, # real episodes of `critic_check`
+                      seed:int=0, # seeds the start states and the sampler
+                      device:str='cpu'): # where the models run
+    "A run's world model and critic against the simulator under the run's final policy."
+    run = load_run(run_dir, device, need_sim_state=True)
+    tr, cfg = run.trainer, run.trainer.cfg
+    w = run.buffer.sample(batch, cfg.horizon, np.random.default_rng(seed))
+    s0 = torch.as_tensor(w['obs'][:, 0], device=tr.device)
+    with torch.no_grad():
+        im = guided_sample(run.diffusion, run.actor, s0, run.normaliser, run.delta, mode=cfg.sampler_mode, bf16=cfg.bf16, seed=seed)
+    sim = compare_with_sim(tr.eval_env, run.buffer, w['idx'], im.act, im.obs, im.rew, im.term)
+    return dict(run_dir=str(run_dir), env_id=run.env_id, seed=int(cfg.seed), env_step=run.step, delta=float(run.delta),
+                sim=sim, critic=critic_check(run.actor, tr.critic, run.env_id, episodes, cfg.gamma, seed=100 + seed))
+
+# %% ../nbs/06f_experiments.ipynb #5ecef22d
+IMAGINATION_FINDINGS = (
+    ('the model misses the policy\'s terminations', 'real falls within h > 1.5 x imagined, and missed falls >= 5% of trajectories',
+     lambda s, c: s['real_term_by_h'] > 1.5 * s['imag_term_by_h'] and s['missed_terms'] >= 0.05),
+    ('imagination overestimates the h-step return', '(imagined - real) / real > 5%',
+     lambda s, c: (s['imag_return'] - s['real_return']) / abs(s['real_return']) > 0.05),
+    ('imagined and real h-step returns agree per trajectory', 'correlation >= 0.8',
+     lambda s, c: s['return_corr'] >= 0.8),
+    ('the critic overestimates real returns', 'mean V(s) - mean G > 10% of mean G', lambda s, c: c['critic_bias'] > 0.1 * abs(c['mc_mean'])))
+
+def imagination_rows(numbers:dict): # the numbers of a `10a_imagination_check` record
+    "One table row per checked run."
+    rows = []
+    for r in numbers['runs']:
+        s, c = r['sim'], r['critic']
+        rows.append(dict(seed=r['seed'], step=r['env_step'], eval_return=r.get('last_eval_return'), imag_term=s['imag_term_by_h'],
+                         real_term=s['real_term_by_h'], missed=s['missed_terms'], imag_ret=s['imag_return'], real_ret=s['real_return'],
+                         corr=s['return_corr'], critic=c['critic_mean'], mc=c['mc_mean'], critic_corr=c['critic_corr'],
+                         ep_len=float(np.mean(c['episode_len']))))
+    return rows
+
+@register_view('10a_imagination_check')
+def imagination_view(rec:dict): # a `10a_imagination_check` record
+    "Per run: imagination against the simulator and the critic against real returns, with the findings' verdicts."
+    from polygrad.utils import md_table
+    n = rec['numbers']; rows = imagination_rows(n)
+    f3 = lambda v: '-' if v is None else f"{v:.3f}"
+    f1 = lambda v: '-' if v is None else f"{v:.1f}"
+    cols = [('seed', 'seed', str), ('step', 'env step', str), ('eval_return', 'last eval return', f1),
+            ('imag_term', 'falls within h: imagined', f3), ('real_term', 'simulator', f3), ('missed', 'missed by the model', f3),
+            ('imag_ret', 'h-step return: imagined', f1), ('real_ret', 'simulator', f1), ('corr', 'correlation', f3),
+            ('critic', 'mean V(s)', f1), ('mc', 'mean real G', f1), ('critic_corr', 'V-G correlation', f3), ('ep_len', 'real episode length', f1)]
+    txt = (f"{rec['envs'][0]}: {n['batch']} imagined trajectories per run from buffer start states (the run's sampler, final "
+           f"policy and delta), each replayed open loop in the simulator from its true start state; {n['episodes']} real "
+           f"episodes of the stochastic policy for the critic (gamma {n.get('gamma', 0.99)}).")
+    frows = [dict(finding=name, rule=rule,
+                  ours=', '.join(f"s{r['seed']}: {'yes' if fn(r['sim'], r['critic']) else 'no'}" for r in n['runs']),
+                  reproduced=f"{sum(bool(fn(r['sim'], r['critic'])) for r in n['runs'])} of {len(n['runs'])} runs")
+             for name, rule, fn in IMAGINATION_FINDINGS]
+    ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per run', str), ('reproduced', 'holds in', str)])
+    return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
+            ('Findings computed from this record', ftab)]
