@@ -20,7 +20,7 @@ from .baselines import sb3_algo, evaluate_episodes
 
 # %% auto #0
 __all__ = ['DATA_POLICY_STEPS', 'check_sb3_gaussian', 'SB3GaussianPolicy', 'data_policy_path', 'train_data_policy',
-           'collect_dataset', 'episode_subset', 'DatasetSplit', 'split_episodes']
+           'collect_dataset', 'episode_returns', 'episode_subset', 'DatasetSplit', 'split_episodes']
 
 # %% ../nbs/06g_datasets.ipynb #a7fa7148
 def check_sb3_gaussian(model): # an SB3 algorithm (PPO, A2C, TRPO, ...) or its policy
@@ -165,6 +165,15 @@ def collect_dataset(env_id:str, # gymnasium MuJoCo id
     finally: env.close()
     buf.end_episode()
     return buf
+
+# %% ../nbs/06g_datasets.ipynb #f0e1d2c4
+def episode_returns(buf:EpisodeBuffer, # a dataset, e.g. from `collect_dataset`
+                    drop_cut:bool=True): # leave out the last episode unless it terminated (the collection stopped it)
+    "(returns, lengths) of the episodes of `buf`, as float and int arrays."
+    starts, ends, term = buf._episode_bounds()
+    if drop_cut and len(starts) and not term[-1]: starts, ends = starts[:-1], ends[:-1]
+    rets = np.array([buf.rew[a:b].sum(dtype=np.float64) for a, b in zip(starts, ends)], np.float64)
+    return rets, (ends - starts).astype(np.int64)
 
 # %% ../nbs/06g_datasets.ipynb #57d2c9ce
 def _rows_subset(buf:EpisodeBuffer, starts, ends):

@@ -44,28 +44,30 @@ SCALES = {
                       batch=256, batch_h50=256, lr=3e-4, actor_hidden=256, tune_batch=1024, tune_batch_h50=1024,
                       final_batch=1024, final_batch_h50=1024, max_iters_first=1000, max_iters=500, min_iters=50,
                       window=20, tol=0.02, eta=3e-2)},
-    '09_prediction_error': {  # notebook 09: every world model on one dataset, errors of open-loop replays
-        'ci': dict(n_data=1500, horizons=(5, 10), N=8, n_rollouts=48,
-                   mlp=dict(width=128, depth=2), mlp_lr=2e-3, tf=dict(embed_dim=32, n_layers=2, n_heads=2), tf_lr=1e-3,
-                   diff_updates=400, diff_batch=128, ema_start=2000, delta_iters=3, delta_batch=32,
-                   ens=dict(n_members=3, n_elites=2, hidden=32, n_layers=2, weight_decay=5e-5), ens_updates=300, ens_batch=128,
-                   art=dict(embed_dim=32, n_layers=1, n_heads=2, lr=1e-3), art_updates=200, art_batch=64,
-                   ard=dict(width=64, depth=2, lr=1e-3), ard_updates=300, ard_batch=128,
-                   select_every=200, n_select=16),  # exercises the checkpoint selection of the paper scale
-        'cpu': dict(n_data=20_000, horizons=(10, 25, 50), N=32, n_rollouts=100,
+    '09_prediction_error': {  # notebook 09: every world model on one dataset at one budget (updates x batch), errors of open-loop replays
+        'ci': dict(n_data=1500, max_len=100, fractions=(0.6, 0.2, 0.2), seeds=(0,), policy_steps=1024,
+                   policy_kwargs=dict(n_steps=256, batch_size=64, n_epochs=2), polygrad=(('mlp', 10),), N=8,
+                   updates=300, batch=64, select_every=150, n_select=8, k=5, n_rollouts=16, ema_start=2000,
+                   mlp=dict(width=128, depth=2), mlp_lr=2e-3, tf=dict(embed_dim=32, n_layers=1, n_heads=2), tf_lr=1e-3,
+                   ens=dict(n_members=3, n_elites=2, hidden=32, n_layers=2, weight_decay=5e-5, lr=2e-3),
+                   art=dict(embed_dim=32, n_layers=1, n_heads=2, lr=1e-3), ard=dict(width=64, depth=2, lr=2e-3),
+                   tune=dict(max_iters=4, min_iters=1, window=2, tol=0.05), tune_batch=16,
+                   scaling_budgets=(100, 300), scaling_widths=(64, 128), scaling_seeds=1, data_sizes=(600, 1500)),
+        'cpu': dict(n_data=20_000, max_len=250, fractions=(0.8, 0.1, 0.1), seeds=(0, 1, 2), policy_steps=None,
+                    policy_kwargs=dict(), polygrad=(('mlp', 10), ('mlp', 25)), N=32,
+                    updates=4000, batch=128, select_every=1000, n_select=100, k=5, n_rollouts=200, ema_start=1000,
                     mlp=dict(width=256, depth=3), mlp_lr=1e-3, tf=dict(embed_dim=64, n_layers=2, n_heads=4), tf_lr=1e-3,
-                    diff_updates=1500, diff_batch=64, ema_start=1000, delta_iters=30, delta_batch=32,
-                    ens=dict(), ens_updates=2000, ens_batch=256,
-                    art=dict(embed_dim=64, n_layers=2, n_heads=4, lr=1e-3), art_updates=1000, art_batch=64,
-                    ard=dict(width=256, depth=3, lr=1e-3), ard_updates=3000, ard_batch=256,
-                    select_every=None, n_select=0),
-        'paper': dict(n_data=1_000_000, horizons=(10, 50, 200), N=128, n_rollouts=500,
+                    ens=dict(), art=dict(embed_dim=64, n_layers=2, n_heads=4, lr=1e-3), ard=dict(width=256, depth=3, lr=1e-3),
+                    tune=dict(max_iters=150, min_iters=20, window=10, tol=0.05), tune_batch=64,
+                    scaling_budgets=(1000, 3000, 10_000), scaling_widths=(256, 512), scaling_seeds=1, data_sizes=(5000, 20_000, 100_000)),
+        'paper': dict(n_data=1_000_000, max_len=1000, fractions=(0.8, 0.1, 0.1), seeds=(0, 1, 2), policy_steps=1_000_000,
+                      policy_kwargs=dict(), polygrad=tuple((d, h) for d in ('transformer', 'mlp') for h in (10, 50, 200)), N=128,
+                      updates=1_000_000, batch=256, select_every=50_000, n_select=100, k=5, n_rollouts=500, ema_start=2000,
                       mlp=dict(width=None, depth=6), mlp_lr=3e-4, tf=dict(embed_dim=312, n_layers=6, n_heads=4), tf_lr=1e-4,
-                      diff_updates=1_000_000, diff_batch=256, ema_start=2000, delta_iters=300, delta_batch=1024,
-                      ens=dict(), ens_updates=1_000_000, ens_batch=256,
-                      art=dict(), art_updates=1_000_000, art_batch=256,
-                      ard=dict(), ard_updates=1_000_000, ard_batch=256,
-                      select_every=50_000, n_select=100)},
+                      ens=dict(), art=dict(), ard=dict(),
+                      tune=dict(max_iters=1000, min_iters=50, window=20, tol=0.05), tune_batch=1024,
+                      scaling_budgets=(10_000, 100_000, 1_000_000), scaling_widths=(1024, 2048), scaling_seeds=3,
+                      data_sizes=(5000, 20_000, 100_000, 1_000_000))},
     '12_compute_time': {  # notebook 12: time to imagine 1000 trajectories of h = 10 with each world model
         'ci': dict(N=8, mlp=dict(width=32, depth=1), tf=dict(embed_dim=16, n_layers=1, n_heads=2),
                    ens=dict(n_members=3, n_elites=2, hidden=16, n_layers=2, weight_decay=5e-5), art=dict(embed_dim=16, n_layers=1, n_heads=2),
@@ -347,15 +349,16 @@ def plot_errors(summ:dict, # name -> `error_summary`
                 key:str='mean', # 'mean' (all rollouts) or 'alive_mean' (before termination)
                 which:str='fig5', # 'fig5' | 'fig8'
                 title:str|None=None):
-    "Figure 5 (transformer PolyGRAD vs baselines) or Figure 8 (MLP vs transformer): MSE vs step, log y."
+    "Figure 5 (transformer PolyGRAD, else MLP, vs baselines) or Figure 8 (MLP vs transformer): MSE vs step, log y."
     colors = dict(zip(horizons, ['tab:blue', 'tab:orange', 'tab:green', 'tab:purple']))
     bcol = {'MLP ensemble': 'tab:red', 'AR transformer': 'tab:brown', 'AR diffusion': 'tab:pink'}
+    fig5_den = 'transformer' if any(meta[n]['denoiser'] == 'transformer' for n in summ) else 'mlp'  # Figure 5's denoiser, if it ran
     for name, s in summ.items():
         r = meta[name]; x = np.arange(1, r['h'])
-        if which == 'fig5' and r['denoiser'] == 'mlp': continue
+        if which == 'fig5' and r['family'] == 'polygrad' and r['denoiser'] != fig5_den: continue
         if r['family'] == 'polygrad':
             c, ls = colors[r['h']], '-' if r['denoiser'] == 'transformer' else '--'
-            label = f"PolyGRAD h={r['h']}" if which == 'fig5' else name.replace('PolyGRAD ', '')
+            label = (f"PolyGRAD h={r['h']}" if fig5_den == 'transformer' else name) if which == 'fig5' else name.replace('PolyGRAD ', '')
         elif which == 'fig5': c, ls, label = bcol[name], '-', name
         else: continue
         y = s[key][1:]

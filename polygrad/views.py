@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, statistics
 import numpy as np
 from .utils import md_table
-from .results import register_view
+from .results import register_view, seed_stats, fmt_stats, compare
 
 # %% auto #0
-__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'yes_no', 'verdict', 'findings_table', 'compute_time_summary', 'compute_time_findings',
-           'compute_time_view', 'close_match', 'action_claims', 'action_view', 'prediction_findings', 'per_step_table',
-           'prediction_view']
+__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'yes_no', 'verdict', 'findings_table', 'compute_time_summary',
+           'compute_time_findings', 'compute_time_view', 'close_match', 'action_claims', 'action_view',
+           'prediction_findings', 'per_step_table', 'prediction_view']
 
 # %% ../nbs/06e_views.ipynb #09602f34
 def _finite(x): return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
@@ -192,75 +192,134 @@ def action_view(rec:dict): # an `08_action_distributions` record
     return out
 
 # %% ../nbs/06e_views.ipynb #b6e511d2
+MODEL_NAMES = {'mlp': 'PolyGRAD MLP h={h}', 'transformer': 'PolyGRAD transformer h={h}'}  # a PolyGRAD model's name in a record
+BASELINES = ('MLP ensemble', 'AR transformer', 'AR diffusion')
+
 def _steps_mean(m:dict, a:int, b:int, key:str='mse_mean'):
     v = np.array([np.nan if x is None else x for x in m[key][a:b + 1]], dtype=float)
     return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
 
-def _argbest(d:dict, fn=min):
-    d = {k: v for k, v in d.items() if math.isfinite(v)}
-    return fn(d, key=d.get) if d else None
+def _condition(numbers:dict, condition:str):
+    for c in numbers['conditions']:
+        if c['name'] == condition: return c
+    raise ValueError(f"The record has no condition {condition!r}: it has {[c['name'] for c in numbers['conditions']]}.")
+
+def _per_seed(m:dict, fn): # a model of a record, run -> value
+    return seed_stats([fn(r) for r in m['seeds']])
 
 def prediction_findings(numbers:dict, # the numbers of a `09_prediction_error` record
+                        condition:str, # a data condition of the record: 'policy' or 'random'
                         key:str='mse_mean'): # 'mse_mean' (all rollouts) or 'mse_alive_mean' (before termination)
-    "The findings of Section 5.2 / B.1 decided by explicit rules on the per-step errors of a record."
-    ms = {m['name']: m for m in numbers['models']}
-    horizons = numbers['horizons']; h0, hs = horizons[0], horizons[1:]
-    T = lambda h: f"PolyGRAD transformer h={h}"; M = lambda h: f"PolyGRAD MLP h={h}"
-    short_name = lambda k: k.replace('PolyGRAD transformer', 'PolyGRAD')
-    base = ['MLP ensemble', 'AR transformer', 'AR diffusion']
-    sm = lambda n, a, b: _steps_mean(ms[n], a, b, key)
-    rows = []
-    short = {n: sm(n, 1, h0 - 1) for n in [T(h0)] + base}
-    best = _argbest(short)
-    ok = best is not None and short[T(h0)] <= 1.25 * short[best] and short['AR diffusion'] <= 1.25 * short[best]
-    rows.append(dict(finding=f"PolyGRAD (h={h0}) equal-best with AR diffusion", rule='both within 1.25x of the best mean MSE',
-                     ours=f"mean MSE steps 1-{h0 - 1}: " + ", ".join(f"{short_name(k)} {v:.3g}" for k, v in sorted(short.items(), key=lambda kv: kv[1])),
-                     reproduced=bool(ok)))
-    for nm, F in (('transformer', T), ('MLP', M)):
-        v = [sm(F(h), 1, h0 - 1) for h in horizons]
-        rows.append(dict(finding=f"Longer h gives larger errors ({nm} denoiser)", rule=f'mean MSE over steps 1-{h0 - 1} increasing with h',
-                         ours=", ".join(f"h={h} {x:.3g}" for h, x in zip(horizons, v)), reproduced=bool(all(a < b for a, b in zip(v, v[1:])))))
-    K = max(horizons) - 1
-    growth = {n: (ms[n][key][K] or math.nan) / (ms[n][key][1] or math.nan) for n in base}
-    rows.append(dict(finding="Ensemble errors grow fastest with the horizon", rule=f'largest MSE(step {K}) / MSE(step 1) among the autoregressive models',
-                     ours=", ".join(f"{k} {v:.3g}" for k, v in growth.items()), reproduced=_argbest(growth, max) == 'MLP ensemble'))
-    ratios = {h: sm(M(h), 1, h - 1) / sm(T(h), 1, h - 1) for h in horizons}
-    rows.append(dict(finding="Transformer denoiser better than the MLP for long h, similar at the shortest (Fig. 8)",
-                     rule=f"MLP / transformer mean MSE in [0.67, 1.5] at h={h0}, > 1 for longer h",
-                     ours=", ".join(f"h={h} {v:.3g}" for h, v in ratios.items()),
-                     reproduced=bool(0.67 <= ratios[h0] <= 1.5 and all(ratios[h] > 1 for h in hs))))
-    longest = {n: sm(n, 1, K) for n in base + [T(max(horizons))]}
-    rows.append(dict(finding="AR diffusion the most accurate model overall", rule=f'lowest mean MSE over steps 1-{K}',
-                     ours=", ".join(f"{short_name(k)} {v:.3g}" for k, v in sorted(longest.items(), key=lambda kv: kv[1])),
-                     reproduced=_argbest(longest) == 'AR diffusion'))
+    "The findings of Section 5.2 decided by explicit rules on the per-seed errors of one condition of a record."
+    ms = {m['name']: m for m in _condition(numbers, condition)['models']}
+    h0, K = min(numbers['horizons']), numbers['eval_horizon'] - 1
+    pg = next(MODEL_NAMES[d].format(h=h0) for d in ('mlp', 'transformer') if MODEL_NAMES[d].format(h=h0) in ms)
+    short = {n: _per_seed(ms[n], lambda r: _steps_mean(r, 1, h0 - 1, key)) for n in (pg,) + BASELINES}
+    f = lambda s: fmt_stats(s, '.3g')
+    ranked = sorted((n for n in short if short[n]['n']), key=lambda n: short[n]['mean'])
+    ours = f"mean MSE steps 1-{h0 - 1}: " + "; ".join(f"{n} {f(short[n])}" for n in ranked)
+    if numbers['env'].startswith('HalfCheetah'):
+        rows = [dict(finding=f"{pg} second-best, after AR diffusion (HalfCheetah)", rule='AR diffusion lowest mean, PolyGRAD the second lowest',
+                     ours=ours, reproduced=ranked[:2] == ['AR diffusion', pg] if len(ranked) > 1 else None)]
+    else:
+        eq = lambda n: n == ranked[0] or compare(short[n], short[ranked[0]]) == 'within noise'
+        rows = [dict(finding=f"{pg} equal-best with AR diffusion", rule='both lowest, or within the pooled seed std of the lowest',
+                     ours=ours, reproduced=(eq(pg) and eq('AR diffusion')) if ranked else None)]
+    for d in ('mlp', 'transformer'):
+        hs = sorted(int(n.split('h=')[1]) for n in ms if n.startswith(MODEL_NAMES[d].format(h='')))
+        if len(hs) < 2: continue
+        v = [_per_seed(ms[MODEL_NAMES[d].format(h=h)], lambda r: _steps_mean(r, 1, h0 - 1, key)) for h in hs]
+        rows.append(dict(finding=f"Longer h gives larger errors (PolyGRAD, {d} denoiser)", rule=f'mean MSE over steps 1-{h0 - 1} higher at each longer h',
+                         ours="; ".join(f"h={h} {f(x)}" for h, x in zip(hs, v)), reproduced=all(compare(b, a) == 'higher' for a, b in zip(v, v[1:]))))
+    if len(rows) == 1:
+        rows.append(dict(finding="Longer h gives larger errors", rule='needs two PolyGRAD horizons', ours=f"only h={h0} at this scale", reproduced=None))
+    runs = [r for n in BASELINES for r in ms[n]['seeds']]  # the last step at which every autoregressive run has an error (before termination: some left)
+    K = max((k for k in range(2, K + 1) if all(_finite(r[key][k]) and _finite(r[key][1]) and r[key][1] > 0 for r in runs)), default=None)
+    growth = {n: _per_seed(ms[n], lambda r: r[key][K] / r[key][1]) for n in BASELINES} if K else {}
+    rows.append(dict(finding="The MLP ensemble's errors grow fastest", rule=f'MSE(step {K or "K"}) / MSE(step 1) higher than every other autoregressive model',
+                     ours="; ".join(f"{n} {f(s)}" for n, s in growth.items()) or 'no step with every model still running',
+                     reproduced=all(compare(growth['MLP ensemble'], growth[n]) == 'higher' for n in BASELINES[1:]) if K else None))
+    rows.append(dict(finding=f"PolyGRAD beats the AR transformer at short horizons", rule=f'{pg} lower mean MSE over steps 1-{h0 - 1}',
+                     ours=f"{pg} {f(short[pg])}; AR transformer {f(short['AR transformer'])}",
+                     reproduced=compare(short[pg], short['AR transformer']) == 'lower'))
     return rows
 
 # %% ../nbs/06e_views.ipynb #d475fd90
-def per_step_table(numbers:dict, # the numbers of a `09_prediction_error` record
+def _ms(s:dict, f='.3g'): # a `seed_stats` result
+    "'mean ± std' over seeds ('-' when not measured, no spread for one seed)."
+    if not s['n']: return '-'
+    sd = s['std'] if s['std'] > 1e-9 * abs(s['mean']) else 0  # rounding noise of identical seeds
+    return format(s['mean'], f) + (f" ± {sd:.2g}" if s['n'] > 1 else '')
+
+def per_step_table(models:list, # the models of one condition of a `09_prediction_error` record
                    steps:list, # the steps shown
-                   key:str='mse_mean'): # 'mse_mean' or 'mse_alive_mean'
-    "Markdown table of the mean MSE of every model at chosen steps (and the state-kept-at-s0 reference)."
-    g = lambda v, k: '' if k >= len(v) else ('(none left)' if v[k] is None else f"{v[k]:.3g}")
-    rows = [dict(name=m['name'], **{f's{k}': g(m[key], k) for k in steps}) for m in numbers['models']]
+                   key:str='mse_mean'): # 'mse_mean', 'mse_alive_mean', 'given_mse_mean', ...
+    "Markdown table of every model's MSE at chosen steps: mean ± std over seeds (and the state-kept-at-s0 reference)."
+    def cell(m, k):
+        if k >= m['h']: return ''
+        s = _per_seed(m, lambda r: r[key][k])
+        return '(none left)' if not s['n'] else _ms(s)
+    rows = [dict(name=m['name'], **{f's{k}': cell(m, k) for k in steps}) for m in models]
     if key == 'mse_mean':
-        ref = next((m for m in numbers['models'] if m['name'] == 'PolyGRAD MLP h=10'), numbers['models'][0])
-        rows.append(dict(name=f"state kept at s0 ({ref['name']} actions)", **{f's{k}': g(ref['ref_mean'], k) for k in steps}))
+        ref = max(models, key=lambda m: m['h'])
+        rows.append(dict(name=f"state kept at s0 ({ref['name']} actions)", **{f's{k}': _ms(_per_seed(ref, lambda r: r['ref_mean'][k])) for k in steps if k < ref['h']}))
     return md_table(rows, [('name', 'model', str)] + [(f's{k}', f'step {k}', str) for k in steps])
+
+def _models_table(models:list):
+    g = lambda m, k, f='.3g': _ms(_per_seed(m, lambda r: r.get(k) if _finite(r.get(k)) else math.nan), f)
+    rows = [dict(name=m['name'], params=m['seeds'][0]['n_params'], budget=f"{m['seeds'][0]['updates']} x {m['seeds'][0]['batch_size']}",
+                 train=g(m, 'train_s', '.0f'), sample=g(m, 'sample_s', '.2f'),
+                 **({} if m['family'] != 'polygrad' else dict(
+                     iters=g(m, 'tune_iters', '.0f'), band=f"{sum(bool(r['tune_converged']) for r in m['seeds'])} of {len(m['seeds'])}",
+                     delta=g(m, 'delta', '.4f'), act_std=g(m, 'act_std', '.3f'), ks=g(m, 'act_ks', '.3f')))) for m in models]
+    return md_table(rows, [('name', 'model', str), ('params', 'parameters', 'd'), ('budget', 'updates x batch', str), ('train', 'train s', str),
+                           ('sample', 'sampling s', str), ('iters', 'tuning batches', str), ('band', 'tuning reached the band', str),
+                           ('delta', 'tuned delta', str), ('act_std', 'act_std (evaluation batch)', str), ('ks', 'KS', str)])
+
+def _guidance_table(models:list):
+    rows = []
+    for m in (m for m in models if m['family'] == 'polygrad'):
+        b = m['h'] - 1
+        gd, gv = (_per_seed(m, lambda r, k=k: _steps_mean(r, 1, b, k)) for k in ('mse_mean', 'given_mse_mean'))
+        ratio = _per_seed(m, lambda r: _steps_mean(r, 1, b) / _steps_mean(r, 1, b, 'given_mse_mean'))
+        rows.append(dict(name=m['name'], guided=_ms(gd), given=_ms(gv), ratio=_ms(ratio), band=sum(abs((r['act_std'] or math.nan) - 1) < 0.05 for r in m['seeds'])))
+    return md_table(rows, [('name', 'model', str), ('guided', 'guided by the policy', str), ('given', "given the dataset's actions", str),
+                           ('ratio', 'guided / given', str), ('band', 'seeds with abs(act_std - 1) < 0.05', 'd')])
+
+def _beyond_table(part:dict, xkey:str, xhead:str):
+    groups = {}
+    for r in part['rows']: groups.setdefault((r['model'], r.get('width'), r[xkey]), []).append(r)
+    rows = [dict(model=m, width='' if w is None else w, x=x, train=statistics.mean(r['train_s'] for r in rs),
+                 **{f"g{i}": _ms(seed_stats([r['mse'][i] for r in rs])) for i in range(len(rs[0]['steps']))},
+                 **{f"v{i}": _ms(seed_stats([r['given_mse'][i] for r in rs])) for i in range(len(rs[0]['steps']))})
+            for (m, w, x), rs in groups.items()]
+    steps = part['rows'][0]['steps']
+    return md_table(rows, [('model', 'model', str), ('width', 'width', str), ('x', xhead, 'd'), ('train', 'train s', '.0f')]
+                    + [(f'g{i}', f'step {k} guided', str) for i, k in enumerate(steps)] + [(f'v{i}', f'step {k} given actions', str) for i, k in enumerate(steps)])
 
 @register_view('09_prediction_error')
 def prediction_view(rec:dict): # a `09_prediction_error` record
-    "Per-step error tables (all rollouts, before termination), the models' training and tuning, and the findings."
-    n = rec['numbers']; H = max(n['horizons'])
-    steps = sorted({k for k in (1, 2, 5, 9, 24, 49, 199) if k < H})
-    info = md_table(n['models'], [('name', 'model', str), ('n_params', 'parameters', 'd'), ('train_s', 'train s', '.0f'),
-                                  ('loss_start', 'loss start', '.3f'), ('loss_end', 'loss end', '.3f'), ('delta', 'tuned delta', '.4f'),
-                                  ('act_std', 'act_std of the evaluation batch', '.2f'), ('sample_s', 'sampling s', '.2f')])
-    fa, fb = prediction_findings(n), prediction_findings(n, 'mse_alive_mean')
-    for a, b in zip(fa, fb): a['ours_bt'], a['reproduced_bt'] = b['ours'], b['reproduced']
-    d = n['dataset']
-    return [('Dataset and policy', f"{d['description']}; {d['episodes']} episodes, {d['mean_episode_length']:.1f} steps on average; "
-                                   f"{n['n_rollouts']} evaluation rollouts."),
-            ('Models', info),
-            ('Per-step MSE (raw units), all rollouts', per_step_table(n, steps)),
-            ('Per-step MSE, rollouts whose simulated episode is still running', per_step_table(n, steps, 'mse_alive_mean')),
-            ('Findings computed from this record', findings_table(fa, extra=True))]
+    "Per condition: data and policy, models, per-step errors, the price of the guidance and the findings; then the optional sections."
+    n, out = rec['numbers'], []
+    steps = sorted({k for k in (1, 2, 5, 9, 24, 49, 199) if k < n['eval_horizon']})
+    b = n['budget']
+    for c in n['conditions']:
+        d, ms, name = c['dataset'], c['models'], c['name']
+        pol = (f"PPO after {d['policy_steps']} steps (deterministic return {d['return_deterministic']:.0f}, SB3's score {d['return_deterministic_sb3']:.0f})"
+               if name == 'policy' else f"a randomly initialised Actor (deterministic return {d['return_deterministic']:.0f})")
+        ret = f"{d['return_sampled']:.0f} ± {d['return_sampled_std']:.0f} over {d['n_return_episodes']} whole episodes" if _finite(d['return_sampled']) else 'no whole episode'
+        out.append((f"[{name}] Data and policy", f"{d['steps']} steps, {d['episodes']} episodes (mean length {d['mean_episode_length']:.1f}) collected by {pol}, "
+                    f"its actions sampled (std {', '.join(f'{s:.2f}' for s in d['policy_std'])}): return {ret}. Split into "
+                    f"{' / '.join(map(str, d['split_steps']))} steps (train / select / eval); {c['n_rollouts']} evaluation and {c['n_select']} selection "
+                    f"start states; every model {b['updates']} updates x {b['batch_size']}, seeds {n['seeds']}."))
+        out.append((f"[{name}] Models", _models_table(ms)))
+        out.append((f"[{name}] Per-step MSE (raw units), all rollouts: mean ± std over seeds", per_step_table(ms, steps)))
+        out.append((f"[{name}] Per-step MSE, rollouts whose simulated episode is still running", per_step_table(ms, steps, 'mse_alive_mean')))
+        out.append((f"[{name}] Per-step MSE given the dataset's own actions (no guidance)", per_step_table(ms, steps, 'given_mse_mean')))
+        out.append((f"[{name}] The price of the guidance: mean MSE over steps 1 to h-1", _guidance_table(ms)))
+        fa, fb = prediction_findings(n, name), prediction_findings(n, name, 'mse_alive_mean')
+        for x, y in zip(fa, fb): x['ours_bt'], x['reproduced_bt'] = y['ours'], y['reproduced']
+        out.append((f"[{name}] Findings computed from this record", findings_table(fa, extra=True)))
+    if n.get('scaling'): out.append(("Compute scaling: MSE vs update budget (mean ± std over seeds)", _beyond_table(n['scaling'], 'updates', 'updates')))
+    if n.get('data_size'): out.append(("Dataset size: MSE vs dataset steps", _beyond_table(n['data_size'], 'n_data', 'dataset steps')))
+    return out
