@@ -26,10 +26,10 @@ from .results import register_view
 # %% auto #0
 __all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'IMAGINATION_FINDINGS', 'scale_settings', 'check_run_dir', 'RunArtefacts',
            'load_run', 'replay_errors', 'default_tau', 'make_world_model', 'FittedModel', 'copy_state',
-           'train_selected', 'fit_world_model', 'prediction_errors', 'error_summary', 'tune_to_target',
-           'evaluate_world_model', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces', 'plot_compute_time',
-           'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check', 'imagination_rows',
-           'imagination_view']
+           'train_selected', 'fit_world_model', 'prediction_errors', 'conditioned_states', 'error_summary',
+           'tune_to_target', 'evaluate_world_model', 'guidance_gap', 'plot_errors', 'plot_action_sweep',
+           'plot_tuning_traces', 'plot_compute_time', 'compare_with_sim', 'discounted_returns', 'critic_check',
+           'imagination_check', 'imagination_rows', 'imagination_view']
 
 # %% ../nbs/06f_experiments.ipynb #9c7153a2
 SCALES = {
@@ -52,14 +52,16 @@ SCALES = {
                    ens=dict(n_members=3, n_elites=2, hidden=32, n_layers=2, weight_decay=5e-5, lr=2e-3),
                    art=dict(embed_dim=32, n_layers=1, n_heads=2, lr=1e-3), ard=dict(width=64, depth=2, lr=2e-3),
                    tune=dict(max_iters=4, min_iters=1, window=2, tol=0.05), tune_batch=16,
-                   scaling_budgets=(100, 300), scaling_widths=(64, 128), scaling_seeds=1, data_sizes=(600, 1500)),
+                   scaling_budgets=(100, 300), scaling_widths=(64, 128), scaling_seeds=1, data_sizes=(600, 1500),
+                   gap_N=(8, 16), gap_seeds=1),
         'cpu': dict(n_data=20_000, max_len=250, fractions=(0.8, 0.1, 0.1), seeds=(0, 1, 2), policy_steps=None,
                     policy_kwargs=dict(), polygrad=(('mlp', 10), ('mlp', 25)), N=32,
                     updates=4000, batch=128, select_every=1000, n_select=100, k=5, n_rollouts=200, ema_start=1000,
                     mlp=dict(width=256, depth=3), mlp_lr=1e-3, tf=dict(embed_dim=64, n_layers=2, n_heads=4), tf_lr=1e-3,
                     ens=dict(), art=dict(embed_dim=64, n_layers=2, n_heads=4, lr=1e-3), ard=dict(width=256, depth=3, lr=1e-3),
                     tune=dict(max_iters=150, min_iters=20, window=10, tol=0.05), tune_batch=64,
-                    scaling_budgets=(1000, 3000, 10_000), scaling_widths=(256, 512), scaling_seeds=1, data_sizes=(5000, 20_000, 100_000)),
+                    scaling_budgets=(1000, 3000, 10_000), scaling_widths=(256, 512), scaling_seeds=1, data_sizes=(5000, 20_000, 100_000),
+                    gap_N=(32, 128), gap_seeds=3),
         'paper': dict(n_data=1_000_000, max_len=1000, fractions=(0.8, 0.1, 0.1), seeds=(0, 1, 2), policy_steps=1_000_000,
                       policy_kwargs=dict(), polygrad=tuple((d, h) for d in ('transformer', 'mlp') for h in (10, 50, 200)), N=128,
                       updates=1_000_000, batch=256, select_every=50_000, n_select=100, k=5, n_rollouts=500, ema_start=2000,
@@ -67,7 +69,7 @@ SCALES = {
                       ens=dict(), art=dict(), ard=dict(),
                       tune=dict(max_iters=1000, min_iters=50, window=20, tol=0.05), tune_batch=1024,
                       scaling_budgets=(10_000, 100_000, 1_000_000), scaling_widths=(1024, 2048), scaling_seeds=3,
-                      data_sizes=(5000, 20_000, 100_000, 1_000_000))},
+                      data_sizes=(5000, 20_000, 100_000, 1_000_000), gap_N=(128, 512), gap_seeds=3)},
     '12_compute_time': {  # notebook 12: time to imagine 1000 trajectories of h = 10 with each world model
         'ci': dict(N=8, mlp=dict(width=32, depth=1), tf=dict(embed_dim=16, n_layers=1, n_heads=2),
                    ens=dict(n_members=3, n_elites=2, hidden=16, n_layers=2, weight_decay=5e-5), art=dict(embed_dim=16, n_layers=1, n_heads=2),
@@ -272,17 +274,23 @@ def prediction_errors(model, # a `TrajectoryDiffusion` (PolyGRAD) or a baseline 
         extra, obs, act = {}, ro['obs'], ro['act']
     return dict(**replay_errors(env, buf, idx, act, obs), sample_s=t, **extra, obs=_numpy(obs), act=_numpy(act))
 
+def conditioned_states(model:TrajectoryDiffusion, # a PolyGRAD world model
+                       normaliser, s0, act, # its normaliser, raw start states (B, obs) and raw actions (B, h, act)
+                       seed:int=0): # seeds the sampling
+    "Raw states (B, h, obs) the denoiser predicts given fixed actions (`TrajectoryDiffusion.sample`, no guidance), s0 inpainted."
+    dev = next(model.parameters()).device
+    s0n, an = (normaliser.norm(torch.as_tensor(x, dtype=torch.float32, device=dev), k) for x, k in ((s0, 'obs'), (act, 'act')))
+    with torch.no_grad(): x0 = model.sample(s0n, an, generator=torch.Generator(dev).manual_seed(seed))
+    obs = normaliser.unnorm_traj(x0)[..., :model.obs_dim]; obs[:, 0] = s0n.new_tensor(np.asarray(s0, dtype=np.float32))
+    return obs
+
 def _given_actions_errors(model, buf, normaliser, env, idx, horizon, seed):
     "The model conditioned on the dataset's actions `buf.windows(idx, h)['act']` (PolyGRAD: `TrajectoryDiffusion.sample`), replayed; alive ends with the episode."
     h = model.horizon if isinstance(model, TrajectoryDiffusion) else horizon
     if h is None: raise ValueError("A baseline rolls out for a given horizon: pass horizon.")
     w, s0 = buf.windows(idx, h), buf.obs[idx]
     t0 = time.time()
-    if isinstance(model, TrajectoryDiffusion):
-        dev = next(model.parameters()).device
-        s0n, an = (normaliser.norm(torch.as_tensor(x, dtype=torch.float32, device=dev), k) for x, k in ((s0, 'obs'), (w['act'], 'act')))
-        with torch.no_grad(): x0 = model.sample(s0n, an, generator=torch.Generator(dev).manual_seed(seed))
-        obs = normaliser.unnorm_traj(x0)[..., :model.obs_dim]; obs[:, 0] = torch.as_tensor(s0, device=dev)
+    if isinstance(model, TrajectoryDiffusion): obs = conditioned_states(model, normaliser, s0, w['act'], seed)
     else: obs = model.rollout(s0, w['act'], h, generator=torch.Generator(model.device).manual_seed(seed))['obs']
     r = replay_errors(env, buf, idx, w['act'], obs)
     r['alive'] &= w['mask']  # past the end of a truncated episode the dataset has no actions
@@ -325,6 +333,7 @@ def evaluate_world_model(kind:str, # one of `WORLD_MODELS`
                          tune:dict|None=None, # `tune_to_target` settings: max_iters, min_iters, window, tol
                          tune_batch:int=32, # start states per tuning batch
                          seed:int=0, device='cpu',
+                         keep_model:bool=False, # also return the fitted model (and PolyGRAD's tuned delta)
                          **fit_kw): # to `fit_world_model`: arch, lr, horizon, N, tau, ema_start, select_every, k, delta_init
     "Fit one world model on `split.train` (checkpoints chosen on `split.select`), tune PolyGRAD's delta, measure guided and given-actions errors on `split.eval`."
     fit = fit_world_model(kind, split.train, normaliser, n_updates, batch_size, select_idx=select_idx, select_buf=split.select,
@@ -339,7 +348,38 @@ def evaluate_world_model(kind:str, # one of `WORLD_MODELS`
         guided = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, delta=delta, seed=seed + 10_000)
     else: guided = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, horizon=eval_horizon, seed=seed + 10_000)
     given = prediction_errors(fit.model, policy, split.eval, normaliser, env, eval_idx, horizon=eval_horizon, seed=seed + 10_000, actions='dataset')
-    return dict(info=info, guided=guided, given=given)
+    out = dict(info=info, guided=guided, given=given)
+    if keep_model: out.update(model=fit.model, delta=delta if kind in POLYGRAD else None)
+    return out
+
+# %% ../nbs/06f_experiments.ipynb #e926fea3
+def guidance_gap(model:TrajectoryDiffusion, # a trained PolyGRAD world model
+                 policy, buf:EpisodeBuffer, normaliser, env, # the policy, evaluation episodes, training normaliser, simulator
+                 idx, # start steps in `buf` (B,)
+                 delta:float, # the tuned delta
+                 seed:int=0, # seeds every sampler (the same noise in every variant)
+                 delta_scales=(0.5, 2.)): # other deltas, as multiples of `delta`
+    "Errors of one guided batch and of variants that each remove one difference from the given-actions sampler: a list of rows."
+    s0, rows = buf.obs[idx], []
+    def row(name, act, obs, im=None, a_dist=None):
+        r = replay_errors(env, buf, idx, act, obs)
+        d = im.diag if im is not None else {}
+        rows.append(dict(variant=name, mse=r['mse'].mean(0), act_std=d.get('act_std'), act_ks=d.get('act_ks'),
+                         state_clip_frac=d.get('state_clip_frac'), a_dist=a_dist))
+    def guided(name, d=delta, **kw):
+        snaps = []
+        im = guided_sample(model, policy, s0, normaliser, d, seed=seed, callback=lambda c: snaps.append(c['a'].clone()), **kw)
+        a_fin = normaliser.norm(im.act, 'act')
+        row(name, im.act, im.obs, im, [float((a - a_fin).square().mean().sqrt()) for a in snaps])
+        return im
+    im = guided('guided')
+    guided('no state clip', clip_state_change=None)
+    row('states re-predicted', im.act, conditioned_states(model, normaliser, s0, im.act, seed))
+    guided('no action clamp', mode='no_clip')
+    for k in delta_scales: guided(f'delta x{k:g}', delta * k)
+    g = _given_actions_errors(model, buf, normaliser, env, np.asarray(idx), None, seed)
+    row('dataset actions', g['act'], g['obs'])
+    return rows
 
 # %% ../nbs/06f_experiments.ipynb #cec656c3
 def plot_errors(summ:dict, # name -> `error_summary`
