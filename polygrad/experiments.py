@@ -21,15 +21,13 @@ from .delta import DeltaTuner, tune_delta, ks_distance
 from .a2c import Actor
 from .baselines import ProbabilisticEnsemble, ARTransformer, ARDiffusion
 from .train import load_trainer, checkpoint_files
-from .results import register_view
 
 # %% auto #0
-__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'IMAGINATION_FINDINGS', 'scale_settings', 'check_run_dir', 'RunArtefacts',
-           'load_run', 'replay_errors', 'default_tau', 'make_world_model', 'FittedModel', 'copy_state',
-           'train_selected', 'fit_world_model', 'prediction_errors', 'conditioned_states', 'error_summary',
-           'tune_to_target', 'evaluate_world_model', 'guidance_gap', 'plot_errors', 'plot_action_sweep',
-           'plot_tuning_traces', 'plot_compute_time', 'compare_with_sim', 'discounted_returns', 'critic_check',
-           'imagination_check', 'imagination_rows', 'imagination_view']
+__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'scale_settings', 'check_run_dir', 'RunArtefacts', 'load_run', 'replay_errors',
+           'default_tau', 'make_world_model', 'FittedModel', 'copy_state', 'train_selected', 'fit_world_model',
+           'prediction_errors', 'conditioned_states', 'error_summary', 'tune_to_target', 'evaluate_world_model',
+           'guidance_gap', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces', 'plot_compute_time',
+           'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check']
 
 # %% ../nbs/06f_experiments.ipynb #9c7153a2
 SCALES = {
@@ -142,6 +140,11 @@ def load_run(run_dir, # a directory written by `polygrad.train.train`
 # %% ../nbs/06f_experiments.ipynb #3cd7e874
 def _numpy(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
+def _alive(term): # (B, h) 0/1 terminations, padded with 1 after the first
+    "Weights cumprod(1 - term) shifted by one step: a step counts if no earlier step terminated."
+    B = term.shape[0]
+    return np.concatenate([np.ones((B, 1)), np.cumprod(1 - (term > 0.5), 1)[:, :-1]], 1)
+
 def replay_errors(env, # a MuJoCo env (`make_env`)
                   buf:EpisodeBuffer, # the dataset the start steps index
                   idx, # start steps (B,)
@@ -150,7 +153,7 @@ def replay_errors(env, # a MuJoCo env (`make_env`)
     act, pred_obs = _numpy(act), _numpy(pred_obs)
     sims = [rollout_in_sim(env, buf.qpos[i], buf.qvel[i], a) for i, a in zip(idx, act)]
     true, term = np.stack([s['obs'] for s in sims]), np.stack([s['term'] for s in sims])
-    alive = np.concatenate([np.ones((len(idx), 1), bool), np.cumprod(1 - term[:, :-1], 1) > 0], 1)
+    alive = _alive(term) > 0
     return dict(mse=((pred_obs.astype(np.float64) - true) ** 2).mean(-1), ref=((true[:, :1] - true) ** 2).mean(-1), alive=alive)
 
 # %% ../nbs/06f_experiments.ipynb #ef554561
@@ -466,11 +469,6 @@ def plot_compute_time(names:list, # the models, in order
     return fig
 
 # %% ../nbs/06f_experiments.ipynb #134a662c
-def _alive(term): # (B, h) 0/1 terminations, padded with 1 after the first
-    "Weights cumprod(1 - term) shifted by one step: a step counts if no earlier step terminated."
-    B = term.shape[0]
-    return np.concatenate([np.ones((B, 1)), np.cumprod(1 - (term > 0.5), 1)[:, :-1]], 1)
-
 def compare_with_sim(env, # a MuJoCo env (`make_env`)
                      buf:EpisodeBuffer, idx, # the dataset and the window start steps (B,) the trajectories start from
                      act, obs, rew, term, # imagined raw actions (B, h, act), observations (B, h, obs), rewards and 0/1 terminations (B, h)
@@ -532,52 +530,7 @@ def imagination_check(run_dir, # a directory written by `polygrad.train.train` (
     run = load_run(run_dir, device, need_sim_state=True)
     tr, cfg = run.trainer, run.trainer.cfg
     w = run.buffer.sample(batch, cfg.horizon, np.random.default_rng(seed))
-    s0 = torch.as_tensor(w['obs'][:, 0], device=tr.device)
-    with torch.no_grad():
-        im = guided_sample(run.diffusion, run.actor, s0, run.normaliser, run.delta, mode=cfg.sampler_mode, bf16=cfg.bf16, seed=seed)
+    im = tr.imagine(windows=w, seed=seed)  # the run's own imagination (EMA denoiser, tuned delta, its sampler mode)
     sim = compare_with_sim(tr.eval_env, run.buffer, w['idx'], im.act, im.obs, im.rew, im.term)
     return dict(run_dir=str(run_dir), env_id=run.env_id, seed=int(cfg.seed), env_step=run.step, delta=float(run.delta),
                 sim=sim, critic=critic_check(run.actor, tr.critic, run.env_id, episodes, cfg.gamma, seed=100 + seed))
-
-# %% ../nbs/06f_experiments.ipynb #5ecef22d
-IMAGINATION_FINDINGS = (
-    ('the model misses the policy\'s terminations', 'real falls within h > 1.5 x imagined, and missed falls >= 5% of trajectories',
-     lambda s, c: s['real_term_by_h'] > 1.5 * s['imag_term_by_h'] and s['missed_terms'] >= 0.05),
-    ('imagination overestimates the h-step return', '(imagined - real) / real > 5%',
-     lambda s, c: (s['imag_return'] - s['real_return']) / abs(s['real_return']) > 0.05),
-    ('imagined and real h-step returns agree per trajectory', 'correlation >= 0.8',
-     lambda s, c: s['return_corr'] >= 0.8),
-    ('the critic overestimates real returns', 'mean V(s) - mean G > 10% of mean G', lambda s, c: c['critic_bias'] > 0.1 * abs(c['mc_mean'])))
-
-def imagination_rows(numbers:dict): # the numbers of a `10a_imagination_check` record
-    "One table row per checked run."
-    rows = []
-    for r in numbers['runs']:
-        s, c = r['sim'], r['critic']
-        rows.append(dict(seed=r['seed'], step=r['env_step'], eval_return=r.get('last_eval_return'), imag_term=s['imag_term_by_h'],
-                         real_term=s['real_term_by_h'], missed=s['missed_terms'], imag_ret=s['imag_return'], real_ret=s['real_return'],
-                         corr=s['return_corr'], critic=c['critic_mean'], mc=c['mc_mean'], critic_corr=c['critic_corr'],
-                         ep_len=float(np.mean(c['episode_len']))))
-    return rows
-
-@register_view('10a_imagination_check')
-def imagination_view(rec:dict): # a `10a_imagination_check` record
-    "Per run: imagination against the simulator and the critic against real returns, with the findings' verdicts."
-    from polygrad.utils import md_table
-    n = rec['numbers']; rows = imagination_rows(n)
-    f3 = lambda v: '-' if v is None else f"{v:.3f}"
-    f1 = lambda v: '-' if v is None else f"{v:.1f}"
-    cols = [('seed', 'seed', str), ('step', 'env step', str), ('eval_return', 'last eval return', f1),
-            ('imag_term', 'falls within h: imagined', f3), ('real_term', 'simulator', f3), ('missed', 'missed by the model', f3),
-            ('imag_ret', 'h-step return: imagined', f1), ('real_ret', 'simulator', f1), ('corr', 'correlation', f3),
-            ('critic', 'mean V(s)', f1), ('mc', 'mean real G', f1), ('critic_corr', 'V-G correlation', f3), ('ep_len', 'real episode length', f1)]
-    txt = (f"{rec['envs'][0]}: {n['batch']} imagined trajectories per run from buffer start states (the run's sampler, final "
-           f"policy and delta), each replayed open loop in the simulator from its true start state; {n['episodes']} real "
-           f"episodes of the stochastic policy for the critic (gamma {n.get('gamma', 0.99)}).")
-    frows = [dict(finding=name, rule=rule,
-                  ours=', '.join(f"s{r['seed']}: {'yes' if fn(r['sim'], r['critic']) else 'no'}" for r in n['runs']),
-                  reproduced=f"{sum(bool(fn(r['sim'], r['critic'])) for r in n['runs'])} of {len(n['runs'])} runs")
-             for name, rule, fn in IMAGINATION_FINDINGS]
-    ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per run', str), ('reproduced', 'holds in', str)])
-    return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
-            ('Findings computed from this record', ftab)]

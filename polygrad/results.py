@@ -265,7 +265,7 @@ def show_record(experiment:str, # experiment name
     figs = [Path(rec['_path']).parent / f for f in rec['figures'] if f.endswith('.png')] if figures else []
     return RecordView(rec, view(rec), figs)
 
-VIEW_MODULES = ('polygrad.views', 'polygrad.bench', 'polygrad.experiments')  # modules that register the experiments' views on import
+VIEW_MODULES = ('polygrad.views', 'polygrad.bench')  # modules that register the experiments' views on import
 
 def _load_views():
     "Import the modules that register views (once); a module not written yet is skipped."

@@ -557,9 +557,10 @@ def train_denoiser(self:Trainer):
 # %% ../nbs/06_train.ipynb #9172cdea
 @patch
 def imagine(self:Trainer, batch:int|None=None, # trajectories; None: `imag_batch`
+            windows:dict|None=None, # start windows (`EpisodeBuffer.sample`: obs, idx, ...); None: drawn with the trainer's RNG
             **kw): # `guided_sample` arguments; `mode`, `compile`, `int8` replace the config's
     "A batch of imagined trajectories from buffer start states with the current policy and delta."
-    w = self.buffer.sample(batch or self.cfg.imag_batch, self.cfg.horizon, self.rng)
+    w = self.buffer.sample(batch or self.cfg.imag_batch, self.cfg.horizon, self.rng) if windows is None else windows
     s0 = torch.as_tensor(w['obs'][:, 0], device=self.device)
     return guided_sample(self.wm.ema, self.actor, s0, self.normaliser, self.delta.delta,
                          mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,

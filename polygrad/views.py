@@ -10,9 +10,10 @@ from .utils import md_table
 from .results import register_view, seed_stats, fmt_stats, compare
 
 # %% auto #0
-__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'yes_no', 'verdict', 'findings_table', 'compute_time_summary',
-           'compute_time_findings', 'compute_time_view', 'close_match', 'action_claims', 'action_view',
-           'prediction_findings', 'per_step_table', 'prediction_view']
+__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'IMAGINATION_FINDINGS', 'yes_no', 'verdict', 'findings_table',
+           'compute_time_summary', 'compute_time_findings', 'compute_time_view', 'close_match', 'action_claims',
+           'action_view', 'prediction_findings', 'per_step_table', 'prediction_view', 'imagination_rows',
+           'imagination_view']
 
 # %% ../nbs/06e_views.ipynb #09602f34
 def _finite(x): return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
@@ -353,3 +354,45 @@ def prediction_view(rec:dict): # a `09_prediction_error` record
     if n.get('gap'): out.append(("The price of guidance taken apart (PolyGRAD MLP h=10; mean ± std over seeds; share closed: (guided - variant) / (guided - dataset actions))",
                                  _gap_table(n['gap'])))
     return out
+
+# %% ../nbs/06e_views.ipynb #5ecef22d
+IMAGINATION_FINDINGS = (
+    ('the model misses the policy\'s terminations', 'real falls within h > 1.5 x imagined, and missed falls >= 5% of trajectories',
+     lambda s, c: s['real_term_by_h'] > 1.5 * s['imag_term_by_h'] and s['missed_terms'] >= 0.05),
+    ('imagination overestimates the h-step return', '(imagined - real) / real > 5%',
+     lambda s, c: (s['imag_return'] - s['real_return']) / abs(s['real_return']) > 0.05),
+    ('imagined and real h-step returns agree per trajectory', 'correlation >= 0.8',
+     lambda s, c: s['return_corr'] >= 0.8),
+    ('the critic overestimates real returns', 'mean V(s) - mean G > 10% of mean G', lambda s, c: c['critic_bias'] > 0.1 * abs(c['mc_mean'])))
+
+def imagination_rows(numbers:dict): # the numbers of a `10a_imagination_check` record
+    "One table row per checked run."
+    rows = []
+    for r in numbers['runs']:
+        s, c = r['sim'], r['critic']
+        rows.append(dict(seed=r['seed'], step=r['env_step'], eval_return=r.get('last_eval_return'), imag_term=s['imag_term_by_h'],
+                         real_term=s['real_term_by_h'], missed=s['missed_terms'], imag_ret=s['imag_return'], real_ret=s['real_return'],
+                         corr=s['return_corr'], critic=c['critic_mean'], mc=c['mc_mean'], critic_corr=c['critic_corr'],
+                         ep_len=float(np.mean(c['episode_len']))))
+    return rows
+
+@register_view('10a_imagination_check')
+def imagination_view(rec:dict): # a `10a_imagination_check` record
+    "Per run: imagination against the simulator and the critic against real returns, with the findings' verdicts."
+    n = rec['numbers']; rows = imagination_rows(n)
+    f3 = lambda v: '-' if v is None else f"{v:.3f}"
+    f1 = lambda v: '-' if v is None else f"{v:.1f}"
+    cols = [('seed', 'seed', str), ('step', 'env step', str), ('eval_return', 'last eval return', f1),
+            ('imag_term', 'falls within h: imagined', f3), ('real_term', 'simulator', f3), ('missed', 'missed by the model', f3),
+            ('imag_ret', 'h-step return: imagined', f1), ('real_ret', 'simulator', f1), ('corr', 'correlation', f3),
+            ('critic', 'mean V(s)', f1), ('mc', 'mean real G', f1), ('critic_corr', 'V-G correlation', f3), ('ep_len', 'real episode length', f1)]
+    txt = (f"{rec['envs'][0]}: {n['batch']} imagined trajectories per run from buffer start states (the run's sampler, final "
+           f"policy and delta), each replayed open loop in the simulator from its true start state; {n['episodes']} real "
+           f"episodes of the stochastic policy for the critic (gamma {n.get('gamma', 0.99)}).")
+    frows = [dict(finding=name, rule=rule,
+                  ours=', '.join(f"s{r['seed']}: {'yes' if fn(r['sim'], r['critic']) else 'no'}" for r in n['runs']),
+                  reproduced=f"{sum(bool(fn(r['sim'], r['critic'])) for r in n['runs'])} of {len(n['runs'])} runs")
+             for name, rule, fn in IMAGINATION_FINDINGS]
+    ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per run', str), ('reproduced', 'holds in', str)])
+    return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
+            ('Findings computed from this record', ftab)]
