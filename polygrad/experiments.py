@@ -502,19 +502,21 @@ def critic_check(actor, critic, # the run's policy (`Actor`) and critic (`Critic
                  env_id:str, # gymnasium id
                  episodes:int=5, # real episodes, stochastic policy
                  gamma:float=0.99, # the run's discount
-                 seed:int=100, # seeds the episodes' resets
+                 seed:int=100, # seeds the episodes' resets and the policy's action samples
                  max_steps:int=1000): # cap on an episode's length
     "The critic V(s) along real episodes of the stochastic policy against their discounted returns."
     from polygrad.data import make_env
     env, V, G, lens, rets = make_env(env_id), [], [], [], []
     p = next(actor.parameters())
-    for e in range(episodes):
-        o, _ = env.reset(seed=seed + e); obs, rs = [], []
-        for _ in range(max_steps):
-            obs.append(o); o, r, te, tu, _ = env.step(actor.act(o).cpu().numpy()); rs.append(float(r))
-            if te or tu: break
-        with torch.no_grad(): V.append(critic(torch.as_tensor(np.array(obs), dtype=p.dtype, device=p.device)).reshape(-1).cpu().numpy())
-        G.append(discounted_returns(rs, gamma)); lens.append(len(rs)); rets.append(sum(rs))
+    with torch.random.fork_rng(devices=[p.device] if p.device.type == 'cuda' else []):  # the caller's RNG is left as it was
+        torch.manual_seed(seed)
+        for e in range(episodes):
+            o, _ = env.reset(seed=seed + e); obs, rs = [], []
+            for _ in range(max_steps):
+                obs.append(o); o, r, te, tu, _ = env.step(actor.act(o).cpu().numpy()); rs.append(float(r))
+                if te or tu: break
+            with torch.no_grad(): V.append(critic(torch.as_tensor(np.array(obs), dtype=p.dtype, device=p.device)).reshape(-1).cpu().numpy())
+            G.append(discounted_returns(rs, gamma)); lens.append(len(rs)); rets.append(sum(rs))
     env.close(); V, G = np.concatenate(V), np.concatenate(G)
     corr = float(np.corrcoef(V, G)[0, 1]) if V.std() > 0 and G.std() > 0 else float('nan')
     return dict(episode_len=lens, episode_return=rets, critic_mean=float(V.mean()), mc_mean=float(G.mean()),
