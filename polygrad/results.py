@@ -18,7 +18,7 @@ from .utils import cpu_info, md_table
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
            'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'git_info', 'machine_info', 'jsonable', 'new_record',
-           'finish_record', 'validate_record', 'record_stem', 'figure_path', 'save_record', 'load_record',
+           'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record',
            'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
            'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'curve_numbers', 'value_at',
            'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan',
@@ -138,12 +138,20 @@ def record_stem(rec:dict): # a record
     "`<env>-<scale>-<date>`: the file name (without suffix) of a record."
     return f"{'+'.join(rec['envs'])}-{rec['scale']}-{rec['started'][:10].replace('-', '')}"
 
+def free_stem(rec:dict, # an open record
+              root=None): # the results folder; None: the repository's `results`
+    "The file stem the record will be saved under: `record_stem`, or `<stem>-2`, `-3`... when records of that day exist."
+    folder, stem, k = Path(root or find_results()) / rec['experiment'], record_stem(rec), 2
+    name = stem
+    while (folder / f"{name}.json").exists(): name, k = f"{stem}-{k}", k + 1
+    return name
+
 def figure_path(rec:dict, # an open record
                 root=None, # the results folder; None: the repository's `results` (see `find_results`)
                 suffix:str='', # distinguishes several figures of one record, e.g. '-curves'
                 ext:str='png'): # file extension
-    "Where a figure of this record goes: next to the record, named after it."
-    p = Path(root or find_results()) / rec['experiment'] / f"{record_stem(rec)}{suffix}.{ext}"
+    "Where a figure of this record goes: next to the record, named after the file `save_record` will write."
+    p = Path(root or find_results()) / rec['experiment'] / f"{free_stem(rec, root)}{suffix}.{ext}"
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -153,8 +161,7 @@ def save_record(rec:dict, # a finished record
     folder = Path(root or find_results()) / rec['experiment']
     rec = validate_record(rec, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    p, k = folder / f"{record_stem(rec)}.json", 2
-    while p.exists(): p, k = folder / f"{record_stem(rec)}-{k}.json", k + 1
+    p = folder / f"{free_stem(rec, root)}.json"
     atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1, allow_nan=False) + '\n'))
     return p
 
