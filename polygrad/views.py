@@ -245,7 +245,7 @@ def prediction_findings(numbers:dict, # the numbers of a `09_prediction_error` r
                      reproduced=compare(short[pg], short['AR transformer']) == 'lower'))
     return rows
 
-# %% ../nbs/06e_views.ipynb #d475fd90
+# %% ../nbs/06e_views.ipynb #c5651d53
 def _ms(s:dict, f='.3g'): # a `seed_stats` result
     "'mean ± std' over seeds ('-' when not measured, no spread for one seed)."
     if not s['n']: return '-'
@@ -287,6 +287,8 @@ def _guidance_table(models:list):
     return md_table(rows, [('name', 'model', str), ('guided', 'guided by the policy', str), ('given', "given the dataset's actions", str),
                            ('ratio', 'guided / given', str), ('band', 'seeds with abs(act_std - 1) < 0.05', 'd')])
 
+
+# %% ../nbs/06e_views.ipynb #a3637ee5
 def _beyond_table(part:dict, xkey:str, xhead:str):
     groups = {}
     for r in part['rows']: groups.setdefault((r['model'], r.get('width'), r[xkey]), []).append(r)
@@ -326,6 +328,8 @@ def _gap_table(part:dict): # the `gap` section of a `09_prediction_error` record
                            ('mean', 'mean of steps 1 to h-1', str), ('closed', 'share of the gap closed', str), ('act_std', 'act_std', str),
                            ('dh', 'action distance after t = N/2', str), ('d2', 'after t = 2', str), ('d0', 'final clamp', str)]) + '\n\n' + '. '.join(best) + '.'
 
+
+# %% ../nbs/06e_views.ipynb #c61b8ff8
 @register_view('09_prediction_error')
 def prediction_view(rec:dict): # a `09_prediction_error` record
     "Per condition: data and policy, models, per-step errors, the price of the guidance and the findings; then the optional sections."
