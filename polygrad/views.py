@@ -305,25 +305,21 @@ def _gap_table(part:dict): # the `gap` section of a `09_prediction_error` record
     by = {}
     for r in part['rows']: by.setdefault((r['N'], r['seed']), {})[r['variant']] = r
     m = lambda r: _steps_mean(r, 1, len(r['mse']) - 1, 'mse')
-    rows = []
+    rows, best = [], []
     for N in part['N']:
         runs = [v for (n, _), v in sorted(by.items()) if n == N]
+        share = {}  # variant -> share of the gap it closes, per seed
         for name in runs[0]:
             rs = [v[name] for v in runs]
-            closed = [(m(v['guided']) - m(v[name])) / (m(v['guided']) - m(v['dataset actions'])) for v in runs]
+            share[name] = seed_stats([(m(v['guided']) - m(v[name])) / (m(v['guided']) - m(v['dataset actions'])) for v in runs])
             rows.append(dict(N=N, variant=name, **{f's{k}': _ms(seed_stats([r['mse'][k] for r in rs])) for k in (1, 5, 9)},
-                             mean=_ms(seed_stats([m(r) for r in rs])), closed=_ms(seed_stats(closed), '.2f'),
+                             mean=_ms(seed_stats([m(r) for r in rs])), closed=_ms(share[name], '.2f'),
                              act_std=_ms(seed_stats([r['act_std'] for r in rs]), '.3f'),
                              **{k: '' if rs[0]['a_dist'] is None else _ms(seed_stats([r['a_dist'][i(len(r['a_dist']))] for r in rs]), '.2g')
                                 for k, i in (('dh', lambda n: n // 2), ('d2', lambda n: -3), ('d0', lambda n: -1))}))
-    best = []
-    for N in part['N']:
-        runs = [v for (n, _), v in sorted(by.items()) if n == N]
         ratio = seed_stats([m(v['guided']) / m(v['dataset actions']) for v in runs])
-        share = {k: statistics.mean((m(v['guided']) - m(v[k])) / (m(v['guided']) - m(v['dataset actions'])) for v in runs)
-                 for k in runs[0] if k not in ('guided', 'dataset actions')}
-        k = max(share, key=share.get)
-        best.append(f"N = {N}: guided / dataset actions {_ms(ratio, '.2f')}; the variant that closes most of the gap is '{k}' ({share[k]:.2f} of it)")
+        k = max((x for x in share if x not in ('guided', 'dataset actions')), key=lambda x: share[x]['mean'])
+        best.append(f"N = {N}: guided / dataset actions {_ms(ratio, '.2f')}; the variant that closes most of the gap is '{k}' ({share[k]['mean']:.2f} of it)")
     return md_table(rows, [('N', 'N', 'd'), ('variant', 'variant', str), ('s1', 'step 1', str), ('s5', 'step 5', str), ('s9', 'step 9', str),
                            ('mean', 'mean of steps 1 to h-1', str), ('closed', 'share of the gap closed', str), ('act_std', 'act_std', str),
                            ('dh', 'action distance after t = N/2', str), ('d2', 'after t = 2', str), ('d0', 'final clamp', str)]) + '\n\n' + '. '.join(best) + '.'
