@@ -17,13 +17,13 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
-           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'git_info', 'machine_info', 'jsonable', 'new_record',
-           'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record',
-           'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
-           'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'curve_numbers', 'value_at',
-           'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan',
-           'plan_jobs', 'launch_plan', 'glob_runs', 'open_curve_record', 'read_curves', 'close_curve_record',
-           'record_cells', 'check_notebooks', 'check_records', 'main']
+           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'git_info', 'machine_info', 'jsonable',
+           'new_record', 'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record',
+           'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite',
+           'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'curve_numbers',
+           'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
+           'resolve_plan', 'plan_jobs', 'launch_plan', 'glob_runs', 'archive_run', 'open_curve_record', 'read_curves',
+           'close_curve_record', 'record_cells', 'check_notebooks', 'check_records', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -558,6 +558,27 @@ def glob_runs(pattern:str): # glob of run directories, e.g. 'runs/rl_curves/*/*/
     if not run_dirs: raise ValueError(f"runs_glob {pattern!r} matches no run directory (a folder with config.json).")
     return run_dirs
 
+# %% ../nbs/06c_results.ipynb #902f70fe
+RUN_FILES = ('config.json', 'metrics.jsonl', 'provenance.json', 'timing.json')  # what `archive_run` keeps of a run
+
+def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs/rl/Hopper-v5/polygrad/s0
+                root=None): # the results folder; None: the repository's `results`
+    "Copy a finished run's config, metrics and timing into `root/runs/<env>/<label>/s<seed>`; returns that folder."
+    from polygrad.train import read_metrics, run_finished
+    rd = Path(run_dir)
+    if not (rd / 'config.json').exists(): raise ValueError(f"{rd} is not a run directory: it has no config.json.")
+    cfg = json.loads((rd / 'config.json').read_text())
+    budget = int(cfg.get('total_env_steps') or 0)
+    if not run_finished(rd, budget): raise ValueError(f"{rd} is not finished (no evaluation at its budget of {budget} env steps): only finished runs are archived.")
+    dest = Path(root or find_results()) / 'runs' / cfg['env_id'] / rd.parent.name / rd.name
+    files = {n: (rd / n).read_bytes() for n in RUN_FILES if (rd / n).exists()}
+    if dest.exists():
+        if all((dest / n).exists() and (dest / n).read_bytes() == b for n, b in files.items()): return dest
+        raise ValueError(f"{dest} already holds a different run; remove it first if {rd} should replace it.")
+    dest.mkdir(parents=True)
+    for n, b in files.items(): atomic_write(dest / n, lambda tmp, b=b: Path(tmp).write_bytes(b))
+    return dest
+
 # %% ../nbs/06c_results.ipynb #c63ec027
 def open_curve_record(experiment:str, # '10_rl_curves' or '11_ablations'
                       plan:list, # (env, label, seed, budget) runs from `resolve_plan`
@@ -660,10 +681,15 @@ def check_records(root=None): # results folder
     return problems
 
 def main(argv=None):
-    "`python -m polygrad.results check|write [notebooks...]`: validate records and the record views stored in notebooks."
+    "`python -m polygrad.results check|write [notebooks...]`: validate records and record views; `archive RUN_DIR...`: `archive_run`."
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ('check', 'write'):
-        print("usage: python -m polygrad.results check|write [notebook ...]", file=sys.stderr); return 2
+    if not argv or argv[0] not in ('check', 'write', 'archive') or (argv[0] == 'archive' and len(argv) < 2):
+        print("usage: python -m polygrad.results check|write [notebook ...] | archive RUN_DIR ...", file=sys.stderr); return 2
+    if argv[0] == 'archive':
+        try: dests = [archive_run(d) for d in argv[1:]]
+        except ValueError as e: print(f"polygrad.results: {e}", file=sys.stderr); return 1
+        for d, dest in zip(argv[1:], dests): print(f"{d} -> {dest}")
+        return 0
     nbs = argv[1:] or sorted(map(str, Path('nbs').glob('*.ipynb')))
     problems = check_records(find_results()) + check_notebooks(nbs, write=argv[0] == 'write')
     for q in problems: print(f"polygrad.results: {q}", file=sys.stderr)
