@@ -12,8 +12,8 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['BENCH_TABLES', 'onednn_isa', 'sync', 'interleaved', 'median', 'peak_memory', 'linear_flops', 'bench_view',
-           'register_views', 'imagination_flops', 'roofline_fraction', 'loop_rate', 'source_tree', 'package_root',
-           'loop_speed', 'paired_ratios', 'loop_rows', 'loop_flops', 'sampler_benchmark']
+           'speed_summary', 'register_views', 'imagination_flops', 'roofline_fraction', 'loop_rate', 'source_tree',
+           'package_root', 'loop_speed', 'paired_ratios', 'loop_rows', 'loop_flops', 'sampler_benchmark']
 
 # %% ../nbs/13_benchmarks.ipynb #e3929399
 def onednn_isa(timeout:float=120.) -> dict: # seconds to wait for the child process
@@ -119,14 +119,43 @@ def bench_view(rec:dict): # a `13_benchmarks` record
         if n.get(k): out.append((title, md_table(n[k], cols)))
     return out
 
+# %% ../nbs/13_benchmarks.ipynb #a75430a1
+def _quality_of(rec, cfg):
+    "Worst |delta prediction error| / fp32 seed spread over the policy stds for a configuration (compile does not change the arithmetic)."
+    base = cfg.replace(' + compile', '')
+    rows = [r for r in rec['numbers'].get('quality') or [] if r['cfg'] == base]
+    return max((abs(r['d_pred_err']) / r['noise_pred_err'] for r in rows if r['noise_pred_err'] > 0), default=None)
+
+def speed_summary(rec:dict): # a `13_benchmarks` record
+    "The README's speed paragraph from a record: fastest imagination and its roofline fraction, the loop's rates and ratios."
+    n, S = rec['numbers'], rec['settings'].get('sizes', {})
+    rows = list(n.get('speed') or []) + [r for r in n.get('compile') or [] if r['cfg'] not in {x['cfg'] for x in n.get('speed') or []}]
+    if not rows: return [('', 'This record holds no timing of guided imagination.')]
+    m = n.get('machine') or {}
+    flags = ', '.join(k for k in ('avx512_bf16', 'avx512_vnni', 'amx_bf16') if m.get(k)) or 'no AVX-512 BF16, VNNI or AMX'
+    f32, best = next(r for r in rows if r['cfg'] == 'fp32'), min(rows, key=lambda r: r['wall'])
+    q = _quality_of(rec, best['cfg'])
+    out = [f"Guided imagination of one batch ({S.get('B')} x h{S.get('h')}, N = {S.get('N')}, residual MLP {S.get('width')} x {S.get('depth')}) "
+           f"on {m.get('cpu', '?')} ({flags}), {m.get('threads', '?')} thread(s): float32 {f32['wall']:.2f} s (roofline fraction {f32['roof']:.2f}); "
+           f"fastest `{best['cfg']}` {best['wall']:.2f} s, {best['speedup']:.1f}x float32, roofline fraction {best['roof']:.2f}"
+           + (f"; its prediction error is within {q:.1f} float32 seed spreads of float32's." if q is not None else '.')]
+    for p in dict.fromkeys(r['preset'] for r in n.get('loop') or []):
+        lr = [r for r in n['loop'] if r['preset'] == p]
+        f = next(r for r in lr if r['variant'] == 'fp32'); b = max(lr, key=lambda r: r['rate'])
+        out.append(f"The loop, `{p}` preset: float32 {f['rate']:.1f} env steps / s, `{b['variant']}` {b['rate']:.1f} ({b['speedup']:.2f}x).")
+    for r in n.get('loop_cmp') or []:
+        out.append(f"Float32 loop against the loop before the speed work (`{r['preset']}`, same run): {r['ratio']:.2f}x "
+                   f"(pairs {r['lo']:.2f}-{r['hi']:.2f}), {'the same' if r['same'] else 'not the same'} learning with equal seeds.")
+    return [('Speed', ' '.join(out))]
+
 def register_views():
     "Register `bench_view` for the '13_benchmarks' records with `polygrad.results` (which imports this module)."
     import polygrad.results as results
     results.register_view('13_benchmarks')(bench_view)
+    results.register_view('13_benchmarks:summary')(speed_summary)
 
 try: register_views()
 except (ImportError, AttributeError): pass  # polygrad.results is importing this module: it can call `register_views()` once loaded
-
 
 # %% ../nbs/13_benchmarks.ipynb #b14e29aa
 def imagination_flops(net:nn.Module, # the denoising network

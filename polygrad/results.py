@@ -262,13 +262,17 @@ def show_record(experiment:str, # experiment name
                 env:str|None=None, # the record of this environment
                 scale:str|None=None, # and of this scale
                 root=None, # results folder; None: `results` found from the working directory upwards
-                figures:bool=True): # show the record's figures
+                figures:bool=True, # show the record's figures
+                view:str|None=None): # a named short view registered as 'experiment:view' (e.g. the README's speed summary); None: the full one
     "The newest record of an experiment rendered by its registered view (tables from numbers, figures)."
     root = Path(root) if root is not None else find_results()
+    _load_views()
+    if view is not None and f'{experiment}:{view}' not in VIEWS:
+        named = [k.split(':', 1)[1] for k in VIEWS if k.startswith(experiment + ':')]
+        raise ValueError(f"{experiment} has no view {view!r}; registered: {named or 'none'}.")
     rec = latest_record(experiment, env, scale, root)
     if rec is None: raise ValueError(f"There is no record of {experiment} (env {env}, scale {scale}) in {root}; run the experiment first.")
-    _load_views()
-    view = VIEWS.get(experiment, default_view)
+    view = VIEWS[f'{experiment}:{view}'] if view is not None else VIEWS.get(experiment, default_view)
     figs = [Path(rec['_path']).parent / f for f in rec['figures'] if f.endswith('.png')] if figures else []
     return RecordView(rec, view(rec), figs)
 
@@ -672,12 +676,28 @@ def check_notebooks(paths, # notebooks to check
         if changed: atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n'))
     return problems
 
+def _archived(run:str, root:Path):
+    "The archived copy (under `root/runs`) of a run a record names, or None when the run is not archived there."
+    parts = Path(run).parts
+    if 'runs' not in parts: return None
+    i = len(parts) - 1 - parts[::-1].index('runs')
+    d = root.joinpath(*parts[i:])
+    return d if (d / 'metrics.jsonl').exists() else None
+
 def check_records(root=None): # results folder
-    "Problems (one sentence each) with the records under `root`: invalid JSON, schema, missing figures."
+    "Problems (one sentence each) with the records under `root`: invalid JSON, schema, missing figures, curves unlike their archived runs."
+    from polygrad.train import read_metrics, eval_curve
     root = Path(root or find_results()); problems = []
     for p in sorted(root.glob('*/*.json')):
-        try: load_record(p)
-        except ValueError as e: problems.append(str(e))
+        try: rec = load_record(p)
+        except ValueError as e: problems.append(str(e)); continue
+        for g in (rec['numbers'].get('groups') or []) if isinstance(rec['numbers'], dict) else []:
+            for r in g.get('runs', []):
+                d = _archived(r.get('run', ''), root) if str(r.get('run', '')).find('results/runs/') >= 0 else None
+                if d is None: continue
+                steps, rets = eval_curve(read_metrics(d))
+                if list(map(int, steps)) != r['steps'] or [float(x) for x in rets] != r['returns']:
+                    problems.append(f"{p.name}: the curve of {r['run']} differs from its archived metrics.jsonl ({d}).")
     return problems
 
 def main(argv=None):
