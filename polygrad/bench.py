@@ -276,13 +276,14 @@ def paired_ratios(res:dict, # a `loop_speed` result
     return [a / b for a, b in zip(res[new][key], res[old][key])]
 
 # %% ../nbs/13_benchmarks.ipynb #517c477b
-def _same_learning(a, b):
-    "Equal evaluation returns and equal final training metrics (those both trees log; timings aside)."
-    common = [k for k in a['final'] if k in b['final'] and not k.startswith('time/')]
+def _same_learning(a, b, ignore=()):
+    "Equal evaluation returns and equal final training metrics (those both trees log; timings and the `ignore` keys aside)."
+    common = [k for k in a['final'] if k in b['final'] and not k.startswith('time/') and k not in ignore]
     return a['evals'] == b['evals'] and bool(common) and all(a['final'][k] == b['final'][k] for k in common)
 
 def loop_rows(results:dict, # preset -> `loop_speed` result
-              new:str='new', old:str='old'): # the tree names to compare
+              new:str='new', old:str='old', # the tree names to compare
+              ignore=()): # metrics whose logged definition changed between the trees (the learning is compared without them)
     "One row per preset: median env steps / s of both trees, the paired ratios, CPU-time ratio, and whether the learning was the same."
     rows = []
     for p, res in results.items():
@@ -290,7 +291,7 @@ def loop_rows(results:dict, # preset -> `loop_speed` result
         rows.append(dict(preset=p, new=median(res[new]['loop_steps_per_s']), old=median(res[old]['loop_steps_per_s']),
                          ratio=median(rat), lo=min(rat), hi=max(rat),
                          ratio_cpu=median([b / a for a, b in zip(res[new]['cpu'], res[old]['cpu'])]),
-                         same=all(_same_learning(a, b) for a, b in zip(res[new]['runs'], res[old]['runs']))))
+                         same=all(_same_learning(a, b, ignore) for a, b in zip(res[new]['runs'], res[old]['runs']))))
     return rows
 
 # %% ../nbs/13_benchmarks.ipynb #cdf610cf
