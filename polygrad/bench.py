@@ -142,7 +142,7 @@ def speed_summary(rec:dict): # a `13_benchmarks` record
     for p in dict.fromkeys(r['preset'] for r in n.get('loop') or []):
         lr = [r for r in n['loop'] if r['preset'] == p]
         f = next(r for r in lr if r['variant'] == 'fp32'); b = max(lr, key=lambda r: r['rate'])
-        out.append(f"The loop, `{p}` preset: float32 {f['rate']:.1f} env steps / s, `{b['variant']}` {b['rate']:.1f} ({b['speedup']:.2f}x).")
+        out.append(f"The loop, `{p}` preset: float32 {f['rate']:.3g} env steps / s, `{b['variant']}` {b['rate']:.3g} ({b['speedup']:.2f}x).")
     for r in n.get('loop_cmp') or []:
         out.append(f"Float32 loop against the loop before the speed work (`{r['preset']}`, same run): {r['ratio']:.2f}x "
                    f"(pairs {r['lo']:.2f}-{r['hi']:.2f}), {'the same' if r['same'] else 'not the same'} learning with equal seeds.")
