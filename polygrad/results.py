@@ -677,12 +677,11 @@ def check_notebooks(paths, # notebooks to check
     return problems
 
 def _archived(run:str, root:Path):
-    "The archived copy (under `root/runs`) of a run a record names, or None when the run is not archived there."
+    "The archived copy (under `root/runs`) of a run a record names by a path through `results/runs/`, else None."
     parts = Path(run).parts
-    if 'runs' not in parts: return None
-    i = len(parts) - 1 - parts[::-1].index('runs')
-    d = root.joinpath(*parts[i:])
-    return d if (d / 'metrics.jsonl').exists() else None
+    i = next((k for k in range(len(parts) - 1, 0, -1) if parts[k - 1:k + 1] == ('results', 'runs')), None)
+    d = root.joinpath(*parts[i:]) if i is not None else None
+    return d if d is not None and (d / 'metrics.jsonl').exists() else None
 
 def check_records(root=None): # results folder
     "Problems (one sentence each) with the records under `root`: invalid JSON, schema, missing figures, curves unlike their archived runs."
@@ -693,7 +692,7 @@ def check_records(root=None): # results folder
         except ValueError as e: problems.append(str(e)); continue
         for g in (rec['numbers'].get('groups') or []) if isinstance(rec['numbers'], dict) else []:
             for r in g.get('runs', []):
-                d = _archived(r.get('run', ''), root) if str(r.get('run', '')).find('results/runs/') >= 0 else None
+                d = _archived(r.get('run', ''), root)
                 if d is None: continue
                 steps, rets = eval_curve(read_metrics(d))
                 if list(map(int, steps)) != r['steps'] or [float(x) for x in rets] != r['returns']:
