@@ -11,19 +11,21 @@ import torch
 from fastcore.basics import patch
 from .data import atomic_write
 from .train import PRESETS, PAPER_BUDGETS
-from .sampler import MODES
+from .sampler import MODES, PAPER_MODES
 from .baselines import SB3_PAPER_KWARGS
 from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
-           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'git_info', 'machine_info', 'jsonable',
-           'new_record', 'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record',
-           'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite',
-           'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'curve_numbers',
-           'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
-           'resolve_plan', 'plan_jobs', 'launch_plan', 'glob_runs', 'archive_run', 'open_curve_record', 'read_curves',
-           'close_curve_record', 'record_cells', 'check_notebooks', 'check_records', 'main']
+           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS', 'git_info',
+           'machine_info', 'jsonable', 'new_record', 'finish_record', 'validate_record', 'record_stem', 'free_stem',
+           'figure_path', 'save_record', 'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats',
+           'register_view', 'cite', 'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view',
+           'run_label', 'curve_numbers', 'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view',
+           'plot_curves', 'ablations_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs',
+           'archive_run', 'archived_dir', 'claim', 'release', 'plan_status', 'record_command', 'run_campaign',
+           'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks', 'check_records',
+           'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -556,11 +558,18 @@ def launch_plan(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
     for r in results: print(result_line(r))
     return [r['out_dir'] for r in results]
 
-def glob_runs(pattern:str): # glob of run directories, e.g. 'runs/rl_curves/*/*/s*'
-    "The run directories (folders with a config.json) that `pattern` matches, sorted; a ValueError if there is none."
-    run_dirs = sorted(p for p in glob.glob(pattern) if (Path(p) / 'config.json').exists())
+def expand_braces(pattern:str): # a glob with {a,b,...} groups (not nested), as a shell writes them
+    "The globs a shell makes of `pattern`'s brace groups: 'r/{a,b}/s{0,1}' -> ['r/a/s0', 'r/a/s1', 'r/b/s0', 'r/b/s1']."
+    m = re.search(r'\{([^{}]*,[^{}]*)\}', pattern)
+    if not m: return [pattern]
+    return [q for alt in m.group(1).split(',') for q in expand_braces(pattern[:m.start()] + alt + pattern[m.end():])]
+
+def glob_runs(pattern:str): # glob of run directories, e.g. 'runs/rl_curves/*/*/s*' or 'results/runs/Hopper-v5/{guided,no_clip}/s*'
+    "The run directories (folders with a config.json) that `pattern` matches (brace groups expanded), sorted; a ValueError if there is none."
+    run_dirs = sorted({p for q in expand_braces(pattern) for p in glob.glob(q) if (Path(p) / 'config.json').exists()})
     if not run_dirs: raise ValueError(f"runs_glob {pattern!r} matches no run directory (a folder with config.json).")
     return run_dirs
+
 
 # %% ../nbs/06c_results.ipynb #902f70fe
 RUN_FILES = ('config.json', 'metrics.jsonl', 'provenance.json', 'timing.json')  # what `archive_run` keeps of a run
@@ -582,6 +591,100 @@ def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs
     dest.mkdir(parents=True)
     for n, b in files.items(): atomic_write(dest / n, lambda tmp, b=b: Path(tmp).write_bytes(b))
     return dest
+
+# %% ../nbs/06c_results.ipynb #bcd61265
+CAMPAIGN_LABELS = {'10_rl_curves': ('polygrad', *SB3_ALGOS), '11_ablations': PAPER_MODES}  # what a campaign runs unless told
+
+def archived_dir(env:str, label:str, seed:int, # a run of a plan
+                 root=None): # the results folder; None: the repository's `results`
+    "Where `archive_run` keeps that run: `root/runs/<env>/<label>/s<seed>`."
+    return Path(root or find_results()) / 'runs' / env / label / f's{seed}'
+
+def _alive(pid:int):
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _held(path):
+    "Whether the claim folder `path` exists and is not that of a dead process on this host."
+    if not path.is_dir(): return False
+    try: owner = json.loads((path / 'owner.json').read_text())
+    except (OSError, ValueError): return True  # being claimed right now: leave it
+    return owner.get('host') != platform.node() or _alive(int(owner.get('pid', 0)))
+
+def claim(path): # the claim folder of one run
+    "Claim a run for this process by creating `path` atomically; a claim of a dead process on this host is taken over. True if claimed."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not _held(path): release(path)
+    try: path.mkdir()
+    except FileExistsError: return False
+    atomic_write(path / 'owner.json', lambda tmp: Path(tmp).write_text(json.dumps(dict(host=platform.node(), pid=os.getpid(), since=time.time()))))
+    return True
+
+def release(path): # a claim folder made by `claim`
+    "Give a claim back."
+    path = Path(path)
+    if path.is_dir():
+        for f in path.iterdir(): f.unlink()
+        path.rmdir()
+
+def plan_status(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+                out_dir, # root of the campaign's run directories
+                root=None): # the results folder; None: the repository's `results`
+    "One row per run: its state ('archived', 'finished', 'running', 'stopped', 'pending'), its last env step and last evaluation return."
+    from polygrad.train import read_metrics, run_finished, eval_curve
+    rows = []
+    for e, l, s, b in plan:
+        a, rd, c = archived_dir(e, l, s, root), Path(out_dir) / e / l / f's{s}', Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
+        d = a if run_finished(a, b) else rd
+        state = ('archived' if d == a else 'finished' if run_finished(rd, b) else 'running' if _held(c)
+                 else 'stopped' if (rd / 'metrics.jsonl').exists() else 'pending')
+        m = read_metrics(d) if (d / 'metrics.jsonl').exists() else []
+        steps, rets = eval_curve(m) if any('eval/return_mean' in r for r in m) else ([], [])
+        rows.append(dict(env_id=e, label=l, seed=s, budget=b, state=state, step=max((r.get('env_step', 0) for r in m), default=0),
+                         last_eval=int(steps[-1]) if len(steps) else None, last_return=float(rets[-1]) if len(rets) else None))
+    return rows
+
+def record_command(experiment:str, # '10_rl_curves' or '11_ablations'
+                   plan:list, # the campaign's plan
+                   scale:str): # its scale
+    "Per environment, the papermill command (run in `nbs/`) that builds the record from exactly the plan's archived runs."
+    brace = lambda xs: xs[0] if len(xs) == 1 else '{' + ','.join(xs) + '}'
+    out = {}
+    for env in dict.fromkeys(e for e, *_ in plan):
+        labels = list(dict.fromkeys(l for e, l, *_ in plan if e == env))
+        seeds = [f's{s}' for s in sorted({s for e, _, s, _ in plan if e == env})]
+        out[env] = (f"papermill {experiment}.ipynb out.ipynb -p scale {scale} -p env_id {env} "
+                    f"-p runs_glob '../results/runs/{env}/{brace(labels)}/{brace(seeds)}'")
+    return out
+
+def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+                 scale:str, # the plan's scale
+                 out_dir, # root of the run directories (and of the claims)
+                 root=None, # the results folder the runs are archived into; None: the repository's `results`
+                 device:str='auto', # device of the PolyGRAD runs
+                 log=print): # where the progress lines go
+    "Run every run of the plan that is neither archived nor claimed, archiving each as it finishes; returns the archived folders."
+    from polygrad.sweep import run_job
+    done = []
+    for (e, l, s, b), job in zip(plan, plan_jobs(plan, scale, out_dir, device)):
+        from polygrad.train import run_finished
+        if run_finished(archived_dir(e, l, s, root), b): continue
+        c = Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
+        if not claim(c): continue
+        try:
+            log(f"{time.strftime('%H:%M:%S')} start   {e} {l} s{s}")
+            res = run_job(job)
+            if res['status'] == 'interrupted':
+                log(f"{time.strftime('%H:%M:%S')} stopped {e} {l} s{s} (checkpoint kept; the next worker resumes it)"); break
+            done.append(archive_run(job['out_dir'], root))
+            log(f"{time.strftime('%H:%M:%S')} done    {e} {l} s{s} in {res['wall_s']:.0f} s -> {done[-1]}")
+        except Exception as err:  # one failed run must not stop the others; it stays unarchived and is retried next time
+            log(f"{time.strftime('%H:%M:%S')} failed  {e} {l} s{s}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        finally: release(c)
+    return done
+
 
 # %% ../nbs/06c_results.ipynb #c63ec027
 def open_curve_record(experiment:str, # '10_rl_curves' or '11_ablations'
@@ -699,11 +802,65 @@ def check_records(root=None): # results folder
                     problems.append(f"{p.name}: the curve of {r['run']} differs from its archived metrics.jsonl ({d}).")
     return problems
 
+def _status_lines(rows):
+    "A campaign's status, a line per run and a count."
+    fmt = lambda r: (f"{r['state']:>8}  {r['env_id']} {r['label']} s{r['seed']}  {r['step']:,}/{r['budget']:,} steps"
+                     + (f"  last return {r['last_return']:.1f} at {r['last_eval']:,}" if r['last_return'] is not None else ''))
+    n = sum(r['state'] == 'archived' for r in rows)
+    return [fmt(r) for r in rows] + [f"{n} of {len(rows)} run(s) archived"]
+
+def campaign_main(argv): # the arguments after 'campaign'
+    "`python -m polygrad.results campaign EXPERIMENT ...`: `run_campaign` (or `plan_status` with --status) from a shell."
+    import argparse
+    ap = argparse.ArgumentParser(prog='python -m polygrad.results campaign',
+                                 description='Run the runs of a learning-curve experiment that are not archived yet, archiving each as it finishes.')
+    ap.add_argument('experiment', choices=list(CURVE_EXPERIMENTS))
+    ap.add_argument('--scale', default='cpu', choices=list(CURVE_SCALES))
+    ap.add_argument('--env', nargs='+', default=None, help="gymnasium ids (default: the scale's)")
+    ap.add_argument('--labels', default=None, help=f"comma-separated algorithms or sampler modes (default: {CAMPAIGN_LABELS})")
+    ap.add_argument('--seeds', default=None, help="comma-separated seeds (default: the scale's)")
+    ap.add_argument('--steps', type=int, default=None, help="env steps per run (default: the scale's budget)")
+    ap.add_argument('--runs-dir', default='runs/campaign', help='root of the run directories and claims')
+    ap.add_argument('--device', default='auto')
+    ap.add_argument('--workers', type=int, default=1, help='worker processes on this machine')
+    ap.add_argument('--status', action='store_true', help='only say where each run stands')
+    ap.add_argument('--worker', type=int, default=None, help=argparse.SUPPRESS)  # set by --workers for its processes
+    a = ap.parse_args(argv)
+    try:
+        seeds = None if a.seeds is None else [int(x) for x in a.seeds.split(',')]
+        labels = CAMPAIGN_LABELS[a.experiment] if a.labels is None else [x.strip() for x in a.labels.split(',')]
+        if a.workers < 1: raise ValueError(f"--workers must be at least 1, got {a.workers}.")
+        plan = resolve_plan(a.experiment, a.scale, a.env, seeds, a.steps, labels)
+    except ValueError as e:
+        msg = str(e) if 'invalid literal' not in str(e) else f"--seeds must be comma-separated integers, got {a.seeds!r}."
+        print(f"polygrad.results campaign: {msg}", file=sys.stderr); return 2
+    if not a.status:
+        if a.workers == 1:
+            tag = '' if a.worker is None else f'[worker {a.worker}] '
+            run_campaign(plan, a.scale, a.runs_dir, device=a.device, log=lambda s: print(tag + s, flush=True))
+            if a.worker is not None: return 0  # the parent reports
+        else:
+            rest = [x for k, x in enumerate(argv) if x != '--workers' and (k == 0 or argv[k - 1] != '--workers') and not x.startswith('--workers=')]
+            procs = [subprocess.Popen([sys.executable, '-m', 'polygrad.results', 'campaign', *rest, '--workers', '1', '--worker', str(k)])
+                     for k in range(a.workers)]
+            try:
+                for q in procs: q.wait()
+            except KeyboardInterrupt:
+                for q in procs: q.terminate()
+                for q in procs: q.wait()
+    rows = plan_status(plan, a.runs_dir)
+    print('\n'.join(_status_lines(rows)))
+    cmds = record_command(a.experiment, plan, a.scale)
+    done = all(r['state'] == 'archived' for r in rows)
+    print(('The record, from nbs/:' if done else 'Once all are archived, the record is built (from nbs/) by:') + ''.join(f"\n  {c}" for c in cmds.values()))
+    return 0
+
 def main(argv=None):
-    "`python -m polygrad.results check|write [notebooks...]`: validate records and record views; `archive RUN_DIR...`: `archive_run`."
+    "`python -m polygrad.results check|write [notebooks...]`: validate records and record views; `archive RUN_DIR...`: `archive_run`; `campaign ...`: `campaign_main`."
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == 'campaign': return campaign_main(argv[1:])
     if not argv or argv[0] not in ('check', 'write', 'archive') or (argv[0] == 'archive' and len(argv) < 2):
-        print("usage: python -m polygrad.results check|write [notebook ...] | archive RUN_DIR ...", file=sys.stderr); return 2
+        print("usage: python -m polygrad.results check|write [notebook ...] | archive RUN_DIR ... | campaign EXPERIMENT [options]", file=sys.stderr); return 2
     if argv[0] == 'archive':
         try: dests = [archive_run(d) for d in argv[1:]]
         except ValueError as e: print(f"polygrad.results: {e}", file=sys.stderr); return 1
