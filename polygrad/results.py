@@ -17,15 +17,15 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
-           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS', 'git_info',
-           'machine_info', 'jsonable', 'new_record', 'finish_record', 'validate_record', 'record_stem', 'free_stem',
-           'figure_path', 'save_record', 'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats',
-           'register_view', 'cite', 'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view',
-           'run_label', 'curve_numbers', 'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view',
-           'plot_curves', 'ablations_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs',
-           'archive_run', 'archived_dir', 'claim', 'release', 'plan_status', 'record_command', 'run_campaign',
-           'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks', 'check_records',
-           'campaign_main', 'main']
+           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS', 'CLAIM_BEAT_S',
+           'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record', 'finish_record', 'validate_record',
+           'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record', 'find_records', 'latest_record',
+           'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath', 'RecordView', 'show_record',
+           'find_results', 'default_view', 'run_label', 'curve_numbers', 'value_at', 'compare', 'curve_table',
+           'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan', 'plan_jobs', 'launch_plan',
+           'expand_braces', 'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release', 'plan_status',
+           'record_command', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells',
+           'check_notebooks', 'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -606,12 +606,17 @@ def _alive(pid:int):
     except PermissionError: return True
     return True
 
+CLAIM_BEAT_S, CLAIM_STALE_S = 60, 900  # a worker touches its claim every minute; one untouched for 15 min is abandoned
+
 def _held(path):
-    "Whether the claim folder `path` exists and is not that of a dead process on this host."
+    "Whether the claim folder `path` is held: by a living process on this host, or (another host) touched in the last CLAIM_STALE_S."
     if not path.is_dir(): return False
-    try: owner = json.loads((path / 'owner.json').read_text())
+    f = path / 'owner.json'
+    try: owner = json.loads(f.read_text())
     except (OSError, ValueError): return True  # being claimed right now: leave it
-    return owner.get('host') != platform.node() or _alive(int(owner.get('pid', 0)))
+    if owner.get('host') == platform.node(): return _alive(int(owner.get('pid', 0)))
+    try: return time.time() - f.stat().st_mtime < CLAIM_STALE_S
+    except OSError: return True
 
 def claim(path): # the claim folder of one run
     "Claim a run for this process by creating `path` atomically; a claim of a dead process on this host is taken over. True if claimed."
@@ -666,13 +671,19 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
                  device:str='auto', # device of the PolyGRAD runs
                  log=print): # where the progress lines go
     "Run every run of the plan that is neither archived nor claimed, archiving each as it finishes; returns the archived folders."
+    import threading
     from polygrad.sweep import run_job
-    done = []
+    done, beat = [], threading.Event()
+    def heartbeat(c):  # keeps the claim fresh for workers on other hosts (a claim from a machine that is gone goes stale)
+        while not beat.wait(CLAIM_BEAT_S):
+            try: os.utime(c / 'owner.json')
+            except OSError: pass
     for (e, l, s, b), job in zip(plan, plan_jobs(plan, scale, out_dir, device)):
         from polygrad.train import run_finished
         if run_finished(archived_dir(e, l, s, root), b): continue
         c = Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         if not claim(c): continue
+        beat.clear(); hb = threading.Thread(target=heartbeat, args=(c,), daemon=True); hb.start()
         try:
             log(f"{time.strftime('%H:%M:%S')} start   {e} {l} s{s}")
             res = run_job(job)
@@ -682,7 +693,7 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
             log(f"{time.strftime('%H:%M:%S')} done    {e} {l} s{s} in {res['wall_s']:.0f} s -> {done[-1]}")
         except Exception as err:  # one failed run must not stop the others; it stays unarchived and is retried next time
             log(f"{time.strftime('%H:%M:%S')} failed  {e} {l} s{s}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-        finally: release(c)
+        finally: beat.set(); hb.join(); release(c)
     return done
 
 
