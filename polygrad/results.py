@@ -16,16 +16,16 @@ from .baselines import SB3_PAPER_KWARGS
 from .utils import cpu_info, md_table
 
 # %% auto #0
-__all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'NAMES', 'COLORS', 'ABLATION_CLAIMS', 'SB3_ALGOS',
-           'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS', 'CLAIM_BEAT_S',
-           'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record', 'finish_record', 'validate_record',
-           'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record', 'find_records', 'latest_record',
-           'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath', 'RecordView', 'show_record',
-           'find_results', 'default_view', 'run_label', 'curve_numbers', 'value_at', 'compare', 'curve_table',
-           'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan', 'plan_jobs', 'launch_plan',
-           'expand_braces', 'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release', 'plan_status',
-           'record_command', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells',
-           'check_notebooks', 'check_records', 'campaign_main', 'main']
+__all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_KEYS', 'NAMES', 'COLORS', 'ABLATION_CLAIMS',
+           'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS',
+           'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record', 'finish_record',
+           'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record', 'find_records',
+           'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath', 'RecordView',
+           'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers', 'value_at',
+           'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan',
+           'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release',
+           'plan_status', 'record_command', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record',
+           'record_cells', 'check_notebooks', 'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -308,7 +308,7 @@ def default_view(rec:dict):
     return [('', md_table(rows, [('k', 'quantity', str), ('v', 'value', '.4g')]))] if rows else []
 
 # %% ../nbs/06c_results.ipynb #72b58d25
-def _run_entry(run_dir, label_fn):
+def _run_entry(run_dir, label_fn, label_by='config'):
     from polygrad.train import read_metrics, eval_curve, wall_seconds
     run_dir = Path(run_dir)
     if not (run_dir / 'config.json').exists(): raise ValueError(f"{run_dir} is not a run directory: it has no config.json.")
@@ -318,7 +318,8 @@ def _run_entry(run_dir, label_fn):
     if len(steps) == 0: raise ValueError(f"The run {run_dir} logged no evaluation (no eval/return_mean in metrics.jsonl).")
     prov = json.loads((run_dir / 'provenance.json').read_text()) if (run_dir / 'provenance.json').exists() else {}
     meta = cfg.get('_meta', {})
-    return dict(env_id=cfg['env_id'], label=label_fn(cfg), seed=int(cfg['seed']), run=str(run_dir),
+    label = label_fn(cfg) if label_by == 'config' else run_dir.parent.name
+    return dict(env_id=cfg['env_id'], label=label, seed=int(cfg['seed']), run=str(run_dir),
                 steps=steps.tolist(), returns=rets.tolist(), wall_s=wall_seconds(run_dir, rows),
                 commit=prov.get('commit', meta.get('git', {}).get('commit') if isinstance(meta.get('git'), dict) else None),
                 dirty=prov.get('dirty', meta.get('git', {}).get('dirty') if isinstance(meta.get('git'), dict) else None),
@@ -331,13 +332,29 @@ def run_label(cfg:dict, # a run's config.json
     mode = cfg.get('sampler_mode', 'guided')
     return base if mode == 'guided' else mode
 
+SAME_RUN_KEYS = ('seed', 'out_dir', 'resume', 'device', 'threads', 'halt_at')  # config fields that do not make a run a different variant
+
+def setting_changes(groups:list): # the `groups` of `curve_numbers`, of one environment
+    "Per group label, the config fields (other than `SAME_RUN_KEYS`) whose values differ from the base group's ('polygrad' or 'guided')."
+    base = next((g for g in groups if g['label'] in ('polygrad', 'guided')), None)
+    if base is None: return {}
+    ref = base['runs'][0]['config']
+    def of(g):
+        cfgs = [r['config'] for r in g['runs']]
+        keys = sorted({k for c in cfgs for k in c} | set(ref))
+        return {k: (cfgs[0].get(k) if all(c.get(k) == cfgs[0].get(k) for c in cfgs) else 'mixed')
+                for k in keys if k not in SAME_RUN_KEYS and any(c.get(k) != ref.get(k) for c in cfgs)}
+    return {g['label']: of(g) for g in groups}
+
 def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
                   label_fn=run_label, # config -> group label
-                  labels=None): # the labels a run may have (None: any); another is a ValueError
+                  labels=None, # the labels a run may have (None: any); another is a ValueError
+                  label_by:str='config'): # 'config': `label_fn` of the run's config; 'dir': the name of the run directory's parent (variants of a preset)
     "A record's numbers for learning curves: groups of (env, label) with every seed's curve, wall time and origin."
+    if label_by not in ('config', 'dir'): raise ValueError(f"label_by must be 'config' or 'dir', got {label_by!r}.")
     groups = {}
     for d in sorted(map(str, run_dirs)):
-        e = _run_entry(d, label_fn)
+        e = _run_entry(d, label_fn, label_by)
         if labels is not None and e['label'] not in labels:
             raise ValueError(f"{d} is labelled {e['label']!r} by its config.json, not one of {list(labels)}: not a run of this experiment.")
         groups.setdefault((e['env_id'], e['label']), []).append(e)
@@ -346,6 +363,11 @@ def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
         seeds = [r['seed'] for r in runs]
         if len(set(seeds)) != len(seeds): raise ValueError(f"({env}, {label}) has the same seed twice: {[r['run'] for r in runs]}.")
         out.append(dict(env_id=env, label=label, seeds=sorted(seeds), runs=sorted(runs, key=lambda r: r['seed'])))
+    if label_by == 'dir':  # variants: each group says which settings it changed against the base
+        for env in dict.fromkeys(g['env_id'] for g in out):
+            ch = setting_changes([g for g in out if g['env_id'] == env])
+            for g in out:
+                if g['env_id'] == env: g['changes'] = ch.get(g['label'], {})
     return dict(groups=out)
 
 def value_at(run:dict, # a run entry of `curve_numbers`
@@ -377,9 +399,11 @@ def curve_table(groups:list, # the `groups` of `curve_numbers`
         avg = seed_stats([float(np.mean([v for s, v in zip(r['steps'], r['returns']) if s <= end])) for r in g['runs']])
         wall = seed_stats([r['wall_s'] for r in g['runs']])
         rows.append(dict(name=NAMES.get(g['label'], g['label']), n=len(g['runs']), half=fmt_stats(half), fin=fmt_stats(fin),
-                         avg=fmt_stats(avg), wall=wall['mean'], _fin=fin, label=g['label']))
+                         avg=fmt_stats(avg), wall=wall['mean'], _fin=fin, label=g['label'],
+                         chg=', '.join(f'{k}={v}' for k, v in g.get('changes', {}).items()) or '-'))
     cols = [('name', 'algorithm', str), ('n', 'seeds', 'd'), ('half', f'return at {end // 2:,} steps', str),
             ('fin', f'return at {end:,} steps', str), ('avg', 'mean over evaluations', str), ('wall', 'wall s / run', '.0f')]
+    if any('changes' in g for g in gs): cols.insert(1, ('chg', 'settings changed (against the base)', str))
     return md_table(rows, cols), rows, end
 
 def curve_findings(rows:list, end:int, base:str='polygrad'):
@@ -705,19 +729,22 @@ def open_curve_record(experiment:str, # '10_rl_curves' or '11_ablations'
                       env_id=None, # the notebook's env_id parameter (for the command)
                       runs_glob=None, # the notebook's runs_glob parameter: runs read instead of launched
                       out_dir=None, # the notebook's out_dir parameter
-                      device='auto'): # device of the PolyGRAD runs
+                      device='auto', # device of the PolyGRAD runs
+                      label_by:str='config'): # the notebook's label_by parameter (see `curve_numbers`)
     "Open the record of a learning-curve experiment, with the papermill command that reproduces it."
     command = (f"papermill nbs/{experiment}.ipynb out.ipynb -p scale {scale}" + (f" -p env_id {env_id}" if env_id else '')
-               + (f" -p runs_glob '{runs_glob}'" if runs_glob else f" -p out_dir {out_dir}"))
+               + (f" -p runs_glob '{runs_glob}'" if runs_glob else f" -p out_dir {out_dir}")
+               + (f" -p label_by {label_by}" if label_by != 'config' else ''))
     return new_record(experiment, sorted({e for e, *_ in plan}), scale, sorted({s for *_, s, _ in plan}),
                       dict(settings, runs_glob=runs_glob, scale=CURVE_SCALES[scale]), command=command, device=device)
 
 def read_curves(rec:dict, # an open record from `open_curve_record`
                 run_dirs, # the run directories
                 label_fn=run_label, # config -> group label
-                labels=None): # the labels a run may have (None: any)
+                labels=None, # the labels a run may have (None: any)
+                label_by:str='config'): # 'config' or 'dir' (see `curve_numbers`)
     "The record's numbers (`curve_numbers`); the record's envs and seeds become those of the runs read."
-    numbers = curve_numbers(run_dirs, label_fn, labels)
+    numbers = curve_numbers(run_dirs, label_fn, labels, label_by)
     rec['envs'] = sorted({g['env_id'] for g in numbers['groups']})
     rec['seeds'] = sorted({s for g in numbers['groups'] for s in g['seeds']})
     return numbers
