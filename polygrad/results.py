@@ -332,19 +332,21 @@ def run_label(cfg:dict, # a run's config.json
     mode = cfg.get('sampler_mode', 'guided')
     return base if mode == 'guided' else mode
 
-SAME_RUN_KEYS = ('seed', 'out_dir', 'resume', 'device', 'threads', 'halt_at')  # config fields that do not make a run a different variant
+SAME_RUN_KEYS = ('env_id', 'preset', 'seed', 'total_env_steps', 'out_dir', 'resume', 'device', 'threads', 'halt_at')  # not what makes a variant
 
-def setting_changes(groups:list): # the `groups` of `curve_numbers`, of one environment
-    "Per group label, the config fields (other than `SAME_RUN_KEYS`) whose values differ from the base group's ('polygrad' or 'guided')."
-    base = next((g for g in groups if g['label'] in ('polygrad', 'guided')), None)
-    if base is None: return {}
-    ref = base['runs'][0]['config']
-    def of(g):
+def setting_changes(groups:list): # the `groups` of `curve_numbers`
+    "Per group label, the config fields (other than `SAME_RUN_KEYS`) in which its PolyGRAD runs differ from their preset as the code defines it now."
+    import dataclasses
+    from polygrad.train import make_config
+    out = {}
+    for g in groups:
         cfgs = [r['config'] for r in g['runs']]
-        keys = sorted({k for c in cfgs for k in c} | set(ref))
-        return {k: (cfgs[0].get(k) if all(c.get(k) == cfgs[0].get(k) for c in cfgs) else 'mixed')
-                for k in keys if k not in SAME_RUN_KEYS and any(c.get(k) != ref.get(k) for c in cfgs)}
-    return {g['label']: of(g) for g in groups}
+        if any('algo' in c or 'preset' not in c for c in cfgs): out[g['label']] = {}; continue  # SB3: no preset
+        refs = [json.loads(json.dumps(dataclasses.asdict(make_config(c['env_id'], c['preset'], int(c['seed']))))) for c in cfgs]
+        keys = sorted({k for c in cfgs for k in c if k not in SAME_RUN_KEYS and not k.startswith('_')})
+        diff = [k for k in keys if any(c.get(k) != r.get(k) for c, r in zip(cfgs, refs))]
+        out[g['label']] = {k: (cfgs[0].get(k) if all(c.get(k) == cfgs[0].get(k) for c in cfgs) else 'mixed') for k in diff}
+    return out
 
 def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
                   label_fn=run_label, # config -> group label
@@ -364,10 +366,7 @@ def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
         if len(set(seeds)) != len(seeds): raise ValueError(f"({env}, {label}) has the same seed twice: {[r['run'] for r in runs]}.")
         out.append(dict(env_id=env, label=label, seeds=sorted(seeds), runs=sorted(runs, key=lambda r: r['seed'])))
     if label_by == 'dir':  # variants: each group says which settings it changed against the base
-        for env in dict.fromkeys(g['env_id'] for g in out):
-            ch = setting_changes([g for g in out if g['env_id'] == env])
-            for g in out:
-                if g['env_id'] == env: g['changes'] = ch.get(g['label'], {})
+        for g in out: g['changes'] = setting_changes([g])[g['label']]
     return dict(groups=out)
 
 def value_at(run:dict, # a run entry of `curve_numbers`
@@ -403,7 +402,7 @@ def curve_table(groups:list, # the `groups` of `curve_numbers`
                          chg=', '.join(f'{k}={v}' for k, v in g.get('changes', {}).items()) or '-'))
     cols = [('name', 'algorithm', str), ('n', 'seeds', 'd'), ('half', f'return at {end // 2:,} steps', str),
             ('fin', f'return at {end:,} steps', str), ('avg', 'mean over evaluations', str), ('wall', 'wall s / run', '.0f')]
-    if any('changes' in g for g in gs): cols.insert(1, ('chg', 'settings changed (against the base)', str))
+    if any('changes' in g for g in gs): cols.insert(1, ('chg', 'settings changed (against the preset)', str))
     return md_table(rows, cols), rows, end
 
 def curve_findings(rows:list, end:int, base:str='polygrad'):
