@@ -17,15 +17,16 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_KEYS', 'NAMES', 'COLORS', 'ABLATION_CLAIMS',
-           'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'CAMPAIGN_LABELS',
-           'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record', 'finish_record',
-           'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record', 'find_records',
-           'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath', 'RecordView',
-           'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers', 'value_at',
-           'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view', 'resolve_plan',
-           'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release',
-           'plan_status', 'record_command', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record',
-           'record_cells', 'check_notebooks', 'check_records', 'campaign_main', 'main']
+           'TUNING_KEYS', 'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES',
+           'CAMPAIGN_LABELS', 'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record',
+           'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record',
+           'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
+           'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers',
+           'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
+           'run_diagnostics', 'base_group', 'tuning_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces',
+           'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release', 'plan_status', 'record_command',
+           'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks',
+           'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -335,7 +336,7 @@ def run_label(cfg:dict, # a run's config.json
 SAME_RUN_KEYS = ('env_id', 'preset', 'seed', 'total_env_steps', 'out_dir', 'resume', 'device', 'threads', 'halt_at')  # not what makes a variant
 
 def setting_changes(groups:list): # the `groups` of `curve_numbers`
-    "Per group label, the config fields (other than `SAME_RUN_KEYS`) in which its PolyGRAD runs differ from their preset as the code defines it now."
+    "Per group label, the config fields (other than `SAME_RUN_KEYS`) in which its PolyGRAD runs differ from their preset as the code defines it now (a field a run lacks is not a change)."
     import dataclasses
     from polygrad.train import make_config
     out = {}
@@ -344,8 +345,10 @@ def setting_changes(groups:list): # the `groups` of `curve_numbers`
         if any('algo' in c or 'preset' not in c for c in cfgs): out[g['label']] = {}; continue  # SB3: no preset
         refs = [json.loads(json.dumps(dataclasses.asdict(make_config(c['env_id'], c['preset'], int(c['seed']))))) for c in cfgs]
         keys = sorted({k for c in cfgs for k in c if k not in SAME_RUN_KEYS and not k.startswith('_')})
-        diff = [k for k in keys if any(c.get(k) != r.get(k) for c, r in zip(cfgs, refs))]
-        out[g['label']] = {k: (cfgs[0].get(k) if all(c.get(k) == cfgs[0].get(k) for c in cfgs) else 'mixed') for k in diff}
+        # a field a run's config lacks is one its code did not have yet: not a change
+        diff = [k for k in keys if any(k in c and c[k] != r.get(k) for c, r in zip(cfgs, refs))]
+        val = lambda k: [c[k] for c in cfgs if k in c]
+        out[g['label']] = {k: (val(k)[0] if all(v == val(k)[0] for v in val(k)) and len(val(k)) == len(cfgs) else 'mixed') for k in diff}
     return out
 
 def curve_numbers(run_dirs, # run directories (PolyGRAD or SB3)
@@ -507,6 +510,64 @@ def ablations_view(rec:dict):
     return out
 
 register_view('11_ablations')(ablations_view)
+
+# %% ../nbs/06c_results.ipynb #651a28a9
+TUNING_KEYS = {'a2c/policy_std': ('policy std', '.3f'), 'a2c/dlogpi': ('update size', '.4f'), 'a2c/n_tries': ('linesearch tries', '.2f'),
+               'imag/act_std': ('act_std', '.3f'), 'imag/delta': ('delta', '.4f'), 'imag/term_frac': ('imag. terminal frac.', '.3f'),
+               'imag/rew_mean': ('imag. reward / step', '.2f'), 'train/return_mean': ('training return', '.0f')}
+
+def run_diagnostics(run_dir, # a PolyGRAD run directory
+                    last:int=10, # logging windows averaged at the end of the run
+                    keys=tuple(TUNING_KEYS)): # logged quantities
+    "Mean over the last `last` logging windows of each of `keys` (None where never logged), and the env step they end at."
+    from polygrad.train import read_metrics
+    rows = read_metrics(run_dir)
+    out = {}
+    for k in keys:
+        v = [r[k] for r in rows if k in r and r[k] is not None and math.isfinite(r[k])][-last:]
+        out[k] = float(np.mean(v)) if v else None
+    out['step'] = max((int(r.get('env_step', 0)) for r in rows), default=0)
+    return out
+
+def base_group(env:str, scale:str, # the probes' environment and scale
+               record='auto', # 'auto': the newest 10_rl_curves record of env at scale; or a record's path
+               root=None): # the results folder; None: the repository's `results`
+    "The 'polygrad' group of a Figure 6 record, marked with its source (its path in the results folder); runs archived under results/runs get their diagnostics."
+    rec = latest_record('10_rl_curves', env, scale, root) if record == 'auto' else load_record(record)
+    if rec is None: raise ValueError(f"There is no 10_rl_curves record of {env} at scale {scale!r} to take the base from.")
+    g = next((g for g in rec['numbers']['groups'] if g['env_id'] == env and g['label'] == 'polygrad'), None)
+    if g is None: raise ValueError(f"{rec['_path']} has no PolyGRAD group for {env}.")
+    runs = [{**r, 'diagnostics': run_diagnostics(a)} if (a := _archived(r['run'], Path(root or find_results()))) else r for r in g['runs']]
+    return {**g, 'runs': runs, 'changes': setting_changes([g])['polygrad'], 'source': rec_relpath(rec)}
+
+def tuning_view(rec:dict):
+    "Tables and findings of a tuning record (notebook 10b): curves with the settings changed, diagnostics per run, probes against the base."
+    out = []
+    for env in rec['envs']:
+        gs = [g for g in rec['numbers']['groups'] if g['env_id'] == env]
+        md, rows, end = curve_table(gs, env)
+        src = next((g['source'] for g in gs if g.get('source')), None)
+        out.append((f"{env}: evaluation return of each probe (deterministic policy), mean +- std over seeds (per seed)"
+                    + (f"; the base (PolyGRAD) from `{src}`" if src else ''), md))
+        drows = [dict(label=NAMES.get(g['label'], g['label']), seed=r['seed'], **{k: (r.get('diagnostics') or {}).get(k) for k in ('step', *TUNING_KEYS)})
+                 for g in gs for r in g['runs'] if r.get('diagnostics')]
+        if drows:
+            cols = [('label', 'run', str), ('seed', 'seed', 'd'), ('step', 'at env step', ',d')] + [(k, n, f) for k, (n, f) in TUNING_KEYS.items()]
+            out.append((f"{env}: diagnostics per run (mean over its last 10 logging windows)", md_table(drows, cols)))
+        base = next((g for g in gs if g['label'] == 'polygrad'), None)
+        if base is None: continue
+        avg = lambda g: seed_stats([float(np.mean([v for s, v in zip(r['steps'], r['returns']) if s <= end])) for r in g['runs']])
+        fin = lambda g: seed_stats([value_at(r, end) for r in g['runs']])
+        st = lambda x: f"{x['mean']:.0f} +- {x['std']:.0f} ({x['n']} seed{'s' if x['n'] != 1 else ''})"
+        lines = [f"* {NAMES.get(g['label'], g['label'])} against the base: mean over the evaluations up to {end:,} steps {st(avg(g))} against "
+                 f"{st(avg(base))}: **{compare(avg(g), avg(base))}**; at {end:,} steps {st(fin(g))} against {st(fin(base))}: "
+                 f"**{compare(fin(g), fin(base))}**" + (' (one seed: no spread to judge by)' if fin(g)['n'] < 2 else '')
+                 for g in gs if g is not base]
+        if lines: out.append((f"{env}: each probe against the base", '\n'.join(lines)))
+    return out
+
+register_view('10b_tuning')(tuning_view)
+
 
 # %% ../nbs/06c_results.ipynb #585203fd
 SB3_ALGOS = tuple(SB3_PAPER_KWARGS)  # the model-free baselines of Figure 6: ('ppo', 'trpo', 'a2c')
@@ -753,12 +814,13 @@ def close_curve_record(rec:dict, # an open record from `open_curve_record`
                        root=None, # the results folder; None: the repository's `results`
                        runs_glob=None, # runs read instead of launched: said in the notes
                        notes:str=''): # what a reader of the record must know
-    "Finish and save the record with its figure, reload it, and check every run's last evaluation against its metrics.jsonl."
+    "Finish and save the record with its figure, reload it, and check every run's last evaluation against its metrics.jsonl (groups copied from another record aside)."
     from polygrad.train import read_metrics, eval_curve
     told = [f'Aggregated from existing run directories ({runs_glob}); each run names its origin.' if runs_glob else '', notes]
     finish_record(rec, numbers, [figure_path(rec, root).name], notes=' '.join(x for x in told if x))
     saved = load_record(save_record(rec, root))
     for g in saved['numbers']['groups']:
+        if g.get('source'): continue  # copied from another record (`base_group`), checked when that one was written
         for r in g['runs']:
             steps, rets = eval_curve(read_metrics(r['run']))
             if (r['steps'][-1], r['returns'][-1]) != (int(steps[-1]), float(rets[-1])):
