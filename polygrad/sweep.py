@@ -83,6 +83,17 @@ def check_job(job:dict): # a job from `polygrad_job`, `sb3_job` or `sweep_grid`
     return out
 
 # %% ../nbs/06b_sweep.ipynb #38702067
+def _write_provenance(rd, job, resume):
+    "`provenance.json`: the commit of the code that runs the job (and of every later resumption), the host and the job."
+    from polygrad.results import git_info
+    p, g = rd / 'provenance.json', git_info()
+    now = dict(commit=g['commit'], dirty=g['dirty'], host=os.uname().nodename, at=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    if resume and p.exists():
+        prov = json.loads(p.read_text()); prov.setdefault('resumed', []).append(now)
+    else: prov = dict(now, job=job)
+    rd.mkdir(parents=True, exist_ok=True)
+    atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(prov, default=str)))
+
 def run_job(job:dict): # a job (checked again here: it may come from anywhere)
     "Run (or reuse, or resume) one job; returns dict(out_dir, status, wall_s): 'reused', 'resumed', 'started' or 'interrupted'."
     job = check_job(job)
@@ -91,6 +102,7 @@ def run_job(job:dict): # a job (checked again here: it may come from anywhere)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     resume = job['kind'] == 'polygrad' and bool(checkpoint_files(rd))
     if not resume and rd.exists(): shutil.rmtree(rd)  # an unfinished run without a checkpoint (check_job made sure it is one)
+    _write_provenance(rd, job, resume)
     if job['kind'] == 'polygrad':
         try: train(job['env_id'], job['preset'], job['seed'], job['total_env_steps'], str(rd), resume, job['device'], job['overrides'], progress=False)
         except Interrupted as e:  # SIGTERM (preemption, Ray cancelling) or SIGINT: checkpoint written, the next run_job resumes
