@@ -401,7 +401,7 @@ def curve_table(groups:list, # the `groups` of `curve_numbers`
         avg = seed_stats([float(np.mean([v for s, v in zip(r['steps'], r['returns']) if s <= end])) for r in g['runs']])
         wall = seed_stats([r['wall_s'] for r in g['runs']])
         rows.append(dict(name=NAMES.get(g['label'], g['label']), n=len(g['runs']), half=fmt_stats(half), fin=fmt_stats(fin),
-                         avg=fmt_stats(avg), wall=wall['mean'], _fin=fin, label=g['label'],
+                         avg=fmt_stats(avg), wall=wall['mean'], _fin=fin, _avg=avg, label=g['label'],
                          chg=', '.join(f'{k}={v}' for k, v in g.get('changes', {}).items()) or '-'))
     cols = [('name', 'algorithm', str), ('n', 'seeds', 'd'), ('half', f'return at {end // 2:,} steps', str),
             ('fin', f'return at {end:,} steps', str), ('avg', 'mean over evaluations', str), ('wall', 'wall s / run', '.0f')]
@@ -554,15 +554,13 @@ def tuning_view(rec:dict):
         if drows:
             cols = [('label', 'run', str), ('seed', 'seed', 'd'), ('step', 'at env step', ',d')] + [(k, n, f) for k, (n, f) in TUNING_KEYS.items()]
             out.append((f"{env}: diagnostics per run (mean over its last 10 logging windows)", md_table(drows, cols)))
-        base = next((g for g in gs if g['label'] == 'polygrad'), None)
+        base = next((r for r in rows if r['label'] == 'polygrad'), None)  # curve_table's rows hold each group's statistics at `end`
         if base is None: continue
-        avg = lambda g: seed_stats([float(np.mean([v for s, v in zip(r['steps'], r['returns']) if s <= end])) for r in g['runs']])
-        fin = lambda g: seed_stats([value_at(r, end) for r in g['runs']])
         st = lambda x: f"{x['mean']:.0f} +- {x['std']:.0f} ({x['n']} seed{'s' if x['n'] != 1 else ''})"
-        lines = [f"* {NAMES.get(g['label'], g['label'])} against the base: mean over the evaluations up to {end:,} steps {st(avg(g))} against "
-                 f"{st(avg(base))}: **{compare(avg(g), avg(base))}**; at {end:,} steps {st(fin(g))} against {st(fin(base))}: "
-                 f"**{compare(fin(g), fin(base))}**" + (' (one seed: no spread to judge by)' if fin(g)['n'] < 2 else '')
-                 for g in gs if g is not base]
+        lines = [f"* {r['name']} against the base: mean over the evaluations up to {end:,} steps {st(r['_avg'])} against "
+                 f"{st(base['_avg'])}: **{compare(r['_avg'], base['_avg'])}**; at {end:,} steps {st(r['_fin'])} against {st(base['_fin'])}: "
+                 f"**{compare(r['_fin'], base['_fin'])}**" + (' (one seed: no spread to judge by)' if r['_fin']['n'] < 2 else '')
+                 for r in rows if r is not base]
         if lines: out.append((f"{env}: each probe against the base", '\n'.join(lines)))
     return out
 
@@ -757,13 +755,13 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
     "Run every run of the plan that is neither archived nor claimed, archiving each as it finishes; returns the archived folders."
     import threading
     from polygrad.sweep import run_job
+    from polygrad.train import run_finished
     done, beat = [], threading.Event()
     def heartbeat(c):  # keeps the claim fresh for workers on other hosts (a claim from a machine that is gone goes stale)
         while not beat.wait(CLAIM_BEAT_S):
             try: os.utime(c / 'owner.json')
             except OSError: pass
     for (e, l, s, b), job in zip(plan, plan_jobs(plan, scale, out_dir, device)):
-        from polygrad.train import run_finished
         if run_finished(archived_dir(e, l, s, root), b): continue
         c = Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         if not claim(c): continue
@@ -934,13 +932,12 @@ def campaign_main(argv): # the arguments after 'campaign'
         msg = str(e) if 'invalid literal' not in str(e) else f"--seeds must be comma-separated integers, got {a.seeds!r}."
         print(f"polygrad.results campaign: {msg}", file=sys.stderr); return 2
     if not a.status:
-        if a.workers == 1:
+        if a.workers == 1 or a.worker is not None:  # one worker: this process
             tag = '' if a.worker is None else f'[worker {a.worker}] '
             run_campaign(plan, a.scale, a.runs_dir, device=a.device, log=lambda s: print(tag + s, flush=True))
             if a.worker is not None: return 0  # the parent reports
         else:
-            rest = [x for k, x in enumerate(argv) if x != '--workers' and (k == 0 or argv[k - 1] != '--workers') and not x.startswith('--workers=')]
-            procs = [subprocess.Popen([sys.executable, '-m', 'polygrad.results', 'campaign', *rest, '--workers', '1', '--worker', str(k)])
+            procs = [subprocess.Popen([sys.executable, '-m', 'polygrad.results', 'campaign', *argv, '--worker', str(k)])
                      for k in range(a.workers)]
             try:
                 for q in procs: q.wait()
