@@ -13,7 +13,7 @@ from .train import train, make_config, run_finished, checkpoint_files, Interrupt
 from .baselines import run_sb3, sb3_algo
 
 # %% auto #0
-__all__ = ['polygrad_job', 'sb3_job', 'sweep_grid', 'check_job', 'run_job', 'result_line', 'run_jobs']
+__all__ = ['polygrad_job', 'sb3_job', 'sweep_grid', 'check_job', 'running_code', 'run_job', 'result_line', 'run_jobs']
 
 # %% ../nbs/06b_sweep.ipynb #07f3b172
 def polygrad_job(env_id:str, # gymnasium id
@@ -83,13 +83,23 @@ def check_job(job:dict): # a job from `polygrad_job`, `sb3_job` or `sweep_grid`
     return out
 
 # %% ../nbs/06b_sweep.ipynb #38702067
+_RUNNING_CODE = {}
+def running_code():
+    "Commit and dirty flag of the checkout as this process found it at its first call (the code it imported then)."
+    if not _RUNNING_CODE:
+        from polygrad.results import git_info
+        _RUNNING_CODE.update(git_info())
+    return dict(_RUNNING_CODE)
+
 def _write_provenance(rd, job, resume):
     "`provenance.json`: the commit of the code that runs the job (and of every later resumption), the host and the job."
-    from polygrad.results import git_info
-    p, g = rd / 'provenance.json', git_info()
+    p, g = rd / 'provenance.json', running_code()
     now = dict(commit=g['commit'], dirty=g['dirty'], host=os.uname().nodename, at=time.strftime('%Y-%m-%dT%H:%M:%S'))
     if resume and p.exists():
         prov = json.loads(p.read_text()); prov.setdefault('resumed', []).append(now)
+    elif resume:  # a checkpoint from code that wrote no provenance: its origin is unknown, and the file says so
+        prov = dict(commit=None, dirty=None, host=None, at=None, job=job, resumed=[now],
+                    note='started before provenance.json was written: the code of the first part is unknown')
     else: prov = dict(now, job=job)
     rd.mkdir(parents=True, exist_ok=True)
     atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(prov, default=str)))
