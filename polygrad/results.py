@@ -24,7 +24,7 @@ __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_K
            'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers',
            'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
            'run_diagnostics', 'base_group', 'tuning_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces',
-           'glob_runs', 'archive_run', 'archived_dir', 'claim', 'release', 'plan_status', 'record_command',
+           'glob_runs', 'archived_dir', 'archive_run', 'claim', 'release', 'plan_status', 'record_command',
            'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks',
            'check_records', 'campaign_main', 'main']
 
@@ -656,6 +656,11 @@ def glob_runs(pattern:str): # glob of run directories, e.g. 'runs/rl_curves/*/*/
 # %% ../nbs/06c_results.ipynb #902f70fe
 RUN_FILES = ('config.json', 'metrics.jsonl', 'provenance.json', 'timing.json')  # what `archive_run` keeps of a run
 
+def archived_dir(env:str, label:str, seed:int, # a run of a plan
+                 root=None): # the results folder; None: the repository's `results`
+    "Where `archive_run` keeps that run: `root/runs/<env>/<label>/s<seed>`."
+    return Path(root or find_results()) / 'runs' / env / label / f's{seed}'
+
 def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs/rl/Hopper-v5/polygrad/s0
                 root=None): # the results folder; None: the repository's `results`
     "Copy a finished run's config, metrics and timing into `root/runs/<env>/<label>/s<seed>`; returns that folder."
@@ -665,7 +670,7 @@ def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs
     cfg = json.loads((rd / 'config.json').read_text())
     budget = int(cfg.get('total_env_steps') or 0)
     if not run_finished(rd, budget): raise ValueError(f"{rd} is not finished (no evaluation at its budget of {budget} env steps): only finished runs are archived.")
-    dest = Path(root or find_results()) / 'runs' / cfg['env_id'] / rd.parent.name / rd.name
+    dest = archived_dir(cfg['env_id'], rd.parent.name, cfg['seed'], root)
     files = {n: (rd / n).read_bytes() for n in RUN_FILES if (rd / n).exists()}
     if dest.exists():
         if all((dest / n).exists() and (dest / n).read_bytes() == b for n, b in files.items()): return dest
@@ -676,11 +681,6 @@ def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs
 
 # %% ../nbs/06c_results.ipynb #bcd61265
 CAMPAIGN_LABELS = {'10_rl_curves': ('polygrad', *SB3_ALGOS), '11_ablations': PAPER_MODES}  # what a campaign runs unless told
-
-def archived_dir(env:str, label:str, seed:int, # a run of a plan
-                 root=None): # the results folder; None: the repository's `results`
-    "Where `archive_run` keeps that run: `root/runs/<env>/<label>/s<seed>`."
-    return Path(root or find_results()) / 'runs' / env / label / f's{seed}'
 
 def _alive(pid:int):
     try: os.kill(pid, 0)
@@ -720,15 +720,18 @@ def plan_status(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
                 out_dir, # root of the campaign's run directories
                 root=None): # the results folder; None: the repository's `results`
     "One row per run: its state ('archived', 'finished', 'running', 'stopped', 'pending'), its last env step and last evaluation return."
-    from polygrad.train import read_metrics, run_finished, eval_curve
+    from polygrad.train import read_metrics, eval_curve
+    def read(d, b):  # its rows, its evaluation curve, and whether it is finished (`run_finished`), reading metrics.jsonl once
+        m = read_metrics(d) if (d / 'metrics.jsonl').exists() else []
+        steps, rets = eval_curve(m) if any('eval/return_mean' in r for r in m) else ([], [])
+        return m, steps, rets, (d / 'config.json').exists() and b in list(steps)
     rows = []
     for e, l, s, b in plan:
         a, rd, c = archived_dir(e, l, s, root), Path(out_dir) / e / l / f's{s}', Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
-        d = a if run_finished(a, b) else rd
-        state = ('archived' if d == a else 'finished' if run_finished(rd, b) else 'running' if _held(c)
+        m, steps, rets, arch = read(a, b)
+        if not arch: m, steps, rets, done = read(rd, b)
+        state = ('archived' if arch else 'finished' if done else 'running' if _held(c)
                  else 'stopped' if (rd / 'metrics.jsonl').exists() else 'pending')
-        m = read_metrics(d) if (d / 'metrics.jsonl').exists() else []
-        steps, rets = eval_curve(m) if any('eval/return_mean' in r for r in m) else ([], [])
         rows.append(dict(env_id=e, label=l, seed=s, budget=b, state=state, step=max((r.get('env_step', 0) for r in m), default=0),
                          last_eval=int(steps[-1]) if len(steps) else None, last_return=float(rets[-1]) if len(rets) else None))
     return rows
@@ -788,11 +791,14 @@ def open_curve_record(experiment:str, # '10_rl_curves' or '11_ablations'
                       runs_glob=None, # the notebook's runs_glob parameter: runs read instead of launched
                       out_dir=None, # the notebook's out_dir parameter
                       device='auto', # device of the PolyGRAD runs
-                      label_by:str='config'): # the notebook's label_by parameter (see `curve_numbers`)
+                      label_by:str='config', # the notebook's label_by parameter (see `curve_numbers`)
+                      params:dict=None): # the notebook's further parameters for the command (None values: left at their default)
     "Open the record of a learning-curve experiment, with the papermill command that reproduces it."
+    params = {k: v for k, v in (params or {}).items() if v is not None}
     command = (f"papermill nbs/{experiment}.ipynb out.ipynb -p scale {scale}" + (f" -p env_id {env_id}" if env_id else '')
                + (f" -p runs_glob '{runs_glob}'" if runs_glob else f" -p out_dir {out_dir}")
-               + (f" -p label_by {label_by}" if label_by != 'config' else ''))
+               + (f" -p label_by {label_by}" if label_by != 'config' else '')
+               + (f" -y '{json.dumps(params)}'" if params else ''))
     return new_record(experiment, sorted({e for e, *_ in plan}), scale, sorted({s for *_, s, _ in plan}),
                       dict(settings, runs_glob=runs_glob, scale=CURVE_SCALES[scale]), command=command, device=device)
 
