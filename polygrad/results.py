@@ -25,8 +25,8 @@ __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_K
            'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
            'run_diagnostics', 'base_group', 'tuning_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces',
            'glob_runs', 'archived_dir', 'archive_run', 'claim', 'release', 'plan_status', 'record_command',
-           'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks',
-           'check_records', 'campaign_main', 'main']
+           'campaign_order', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells',
+           'check_notebooks', 'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -749,6 +749,15 @@ def record_command(experiment:str, # '10_rl_curves' or '11_ablations'
                     f"-p runs_glob '../results/runs/{env}/{brace(labels)}/{brace(seeds)}'")
     return out
 
+def campaign_order(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
+                   scale:str, # the plan's scale
+                   out_dir, # root of the run directories
+                   device:str='auto'): # device of the PolyGRAD runs
+    "The plan's (run, job) pairs in the order a worker takes them: stopped PolyGRAD runs (with a checkpoint) first, then the plan's order."
+    from polygrad.train import checkpoint_files
+    pairs = list(zip(plan, plan_jobs(plan, scale, out_dir, device)))
+    return sorted(pairs, key=lambda p: not (p[1]['kind'] == 'polygrad' and checkpoint_files(p[1]['out_dir'])))  # a stable sort
+
 def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
                  scale:str, # the plan's scale
                  out_dir, # root of the run directories (and of the claims)
@@ -764,7 +773,7 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
         while not beat.wait(CLAIM_BEAT_S):
             try: os.utime(c / 'owner.json')
             except OSError: pass
-    for (e, l, s, b), job in zip(plan, plan_jobs(plan, scale, out_dir, device)):
+    for (e, l, s, b), job in campaign_order(plan, scale, out_dir, device):
         if run_finished(archived_dir(e, l, s, root), b): continue
         c = Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         if not claim(c): continue
