@@ -17,16 +17,16 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_KEYS', 'NAMES', 'COLORS', 'ABLATION_CLAIMS',
-           'TUNING_KEYS', 'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES',
+           'TUNING_KEYS', 'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'PARK_FILES',
            'CAMPAIGN_LABELS', 'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record',
            'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record',
            'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
            'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers',
            'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
            'run_diagnostics', 'base_group', 'tuning_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces',
-           'glob_runs', 'archived_dir', 'archive_run', 'claim', 'release', 'plan_status', 'record_command',
-           'campaign_order', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells',
-           'check_notebooks', 'check_records', 'campaign_main', 'main']
+           'glob_runs', 'archived_dir', 'archive_run', 'stopped_dir', 'park_run', 'unpark_run', 'claim', 'release',
+           'plan_status', 'record_command', 'campaign_order', 'run_campaign', 'open_curve_record', 'read_curves',
+           'close_curve_record', 'record_cells', 'check_notebooks', 'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -679,6 +679,59 @@ def archive_run(run_dir, # a finished run directory (PolyGRAD or SB3), e.g. runs
     for n, b in files.items(): atomic_write(dest / n, lambda tmp, b=b: Path(tmp).write_bytes(b))
     return dest
 
+# %% ../nbs/06c_results.ipynb #56d1a2f5
+PARK_FILES = ('config.json', 'metrics.jsonl', 'provenance.json')  # what `park_run` keeps of a stopped run, besides its checkpoint
+
+def stopped_dir(env:str, label:str, seed:int, # a run of a plan
+                root=None): # the results folder; None: the repository's `results`
+    "Where `park_run` keeps a stopped run: `root/stopped/<env>/<label>/s<seed>`."
+    return Path(root or find_results()) / 'stopped' / env / label / f's{seed}'
+
+def park_run(run_dir, # a stopped PolyGRAD run directory with a checkpoint
+             root=None): # the results folder; None: the repository's `results`
+    "Copy a stopped run's config, metrics, provenance and newest usable checkpoint into `stopped_dir` (replacing an older copy at once); returns that folder."
+    import hashlib, shutil, tempfile
+    from polygrad.train import checkpoint_files, read_checkpoint, _manifest, _MANIFEST
+    rd = Path(run_dir)
+    if not (rd / 'config.json').exists(): raise ValueError(f"{rd} is not a run directory: it has no config.json.")
+    usable = None
+    for p in checkpoint_files(rd):
+        try: read_checkpoint(p); usable = p; break
+        except ValueError: continue
+    if usable is None: raise ValueError(f"{rd} has no usable checkpoint, so there is nothing to resume from: it was not parked.")
+    cfg, data = json.loads((rd / 'config.json').read_text()), usable.read_bytes()
+    entry = (_manifest(usable.parent) or {}).get(hashlib.sha256(data).hexdigest())
+    dest = stopped_dir(cfg['env_id'], rd.parent.name, cfg['seed'], root); dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.'))
+    try:
+        for n in PARK_FILES:
+            if (rd / n).exists(): (tmp / n).write_bytes((rd / n).read_bytes())
+        (tmp / 'checkpoints').mkdir(); (tmp / 'checkpoints' / 'last.pt').write_bytes(data)
+        if entry: (tmp / 'checkpoints' / _MANIFEST).write_text(json.dumps({'checkpoints': [entry]}, indent=1))
+        old = dest.with_name(f'.{dest.name}.old')
+        if old.exists(): shutil.rmtree(old)
+        if dest.exists(): os.replace(dest, old)  # the two renames leave either the old copy or the new one in place, never half of one
+        os.replace(tmp, dest)
+        if old.exists(): shutil.rmtree(old)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp)
+    return dest
+
+def unpark_run(run_dir, # where the run goes on: the campaign's run directory of (env, label, seed)
+               env:str, label:str, seed:int, # the run
+               root=None): # the results folder; None: the repository's `results`
+    "Copy a run parked by `park_run` into `run_dir` when `run_dir` has no checkpoint of its own; returns the env step it resumes from, or None."
+    import shutil
+    from polygrad.train import checkpoint_files, read_checkpoint
+    src, rd = stopped_dir(env, label, seed, root), Path(run_dir)
+    if checkpoint_files(rd) or not (src / 'checkpoints' / 'last.pt').exists(): return None
+    step = int(read_checkpoint(src / 'checkpoints' / 'last.pt')['step'])  # verified before anything in run_dir is touched
+    if rd.exists(): shutil.rmtree(rd)  # a run without a checkpoint: `run_job` would start it afresh anyway
+    rd.parent.mkdir(parents=True, exist_ok=True)
+    tmp = rd.with_name(f'.{rd.name}.unpark'); shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp); os.replace(tmp, rd)
+    return step
+
 # %% ../nbs/06c_results.ipynb #bcd61265
 CAMPAIGN_LABELS = {'10_rl_curves': ('polygrad', *SB3_ALGOS), '11_ablations': PAPER_MODES}  # what a campaign runs unless told
 
@@ -720,18 +773,20 @@ def plan_status(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
                 out_dir, # root of the campaign's run directories
                 root=None): # the results folder; None: the repository's `results`
     "One row per run: its state ('archived', 'finished', 'running', 'stopped', 'pending'), its last env step and last evaluation return."
-    from polygrad.train import read_metrics, eval_curve
-    def read(d, b):  # its rows, its evaluation curve, and whether it is finished (`run_finished`), reading metrics.jsonl once
+    from polygrad.train import read_metrics, eval_curve, run_finished
+    def read(d, b):  # its rows, its evaluation curve, and whether it is finished, reading metrics.jsonl once
         m = read_metrics(d) if (d / 'metrics.jsonl').exists() else []
         steps, rets = eval_curve(m) if any('eval/return_mean' in r for r in m) else ([], [])
-        return m, steps, rets, (d / 'config.json').exists() and b in list(steps)
+        return m, steps, rets, run_finished(d, b, rows=m)
     rows = []
     for e, l, s, b in plan:
         a, rd, c = archived_dir(e, l, s, root), Path(out_dir) / e / l / f's{s}', Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         m, steps, rets, arch = read(a, b)
         if not arch: m, steps, rets, done = read(rd, b)
+        if not arch and not m and (stopped_dir(e, l, s, root) / 'checkpoints' / 'last.pt').exists():
+            m, steps, rets, done = read(stopped_dir(e, l, s, root), b)  # parked by a worker elsewhere: stopped, resumable here
         state = ('archived' if arch else 'finished' if done else 'running' if _held(c)
-                 else 'stopped' if (rd / 'metrics.jsonl').exists() else 'pending')
+                 else 'stopped' if m else 'pending')
         rows.append(dict(env_id=e, label=l, seed=s, budget=b, state=state, step=max((r.get('env_step', 0) for r in m), default=0),
                          last_eval=int(steps[-1]) if len(steps) else None, last_return=float(rets[-1]) if len(rets) else None))
     return rows
@@ -752,11 +807,13 @@ def record_command(experiment:str, # '10_rl_curves' or '11_ablations'
 def campaign_order(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
                    scale:str, # the plan's scale
                    out_dir, # root of the run directories
-                   device:str='auto'): # device of the PolyGRAD runs
-    "The plan's (run, job) pairs in the order a worker takes them: stopped PolyGRAD runs (with a checkpoint) first, then the plan's order."
+                   device:str='auto', # device of the PolyGRAD runs
+                   root=None): # the results folder (parked runs); None: the repository's `results`
+    "The plan's (run, job) pairs in the order a worker takes them: stopped PolyGRAD runs (a checkpoint here or parked) first, then the plan's order."
     from polygrad.train import checkpoint_files
     pairs = list(zip(plan, plan_jobs(plan, scale, out_dir, device)))
-    return sorted(pairs, key=lambda p: not (p[1]['kind'] == 'polygrad' and checkpoint_files(p[1]['out_dir'])))  # a stable sort
+    stopped = lambda r, j: j['kind'] == 'polygrad' and bool(checkpoint_files(j['out_dir']) or (stopped_dir(*r[:3], root) / 'checkpoints' / 'last.pt').exists())
+    return sorted(pairs, key=lambda p: not stopped(*p))  # a stable sort
 
 def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
                  scale:str, # the plan's scale
@@ -765,7 +822,7 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
                  device:str='auto', # device of the PolyGRAD runs
                  log=print): # where the progress lines go
     "Run every run of the plan that is neither archived nor claimed, archiving each as it finishes; returns the archived folders."
-    import threading
+    import threading, shutil
     from polygrad.sweep import run_job
     from polygrad.train import run_finished
     done, beat = [], threading.Event()
@@ -773,17 +830,21 @@ def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan
         while not beat.wait(CLAIM_BEAT_S):
             try: os.utime(c / 'owner.json')
             except OSError: pass
-    for (e, l, s, b), job in campaign_order(plan, scale, out_dir, device):
+    for (e, l, s, b), job in campaign_order(plan, scale, out_dir, device, root):
         if run_finished(archived_dir(e, l, s, root), b): continue
         c = Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         if not claim(c): continue
         beat.clear(); hb = threading.Thread(target=heartbeat, args=(c,), daemon=True); hb.start()
         try:
-            log(f"{time.strftime('%H:%M:%S')} start   {e} {l} s{s}")
+            at = unpark_run(job['out_dir'], e, l, s, root)
+            log(f"{time.strftime('%H:%M:%S')} start   {e} {l} s{s}" + (f" (from its parked checkpoint of env step {at})" if at is not None else ''))
             res = run_job(job)
             if res['status'] == 'interrupted':
-                log(f"{time.strftime('%H:%M:%S')} stopped {e} {l} s{s} (checkpoint kept; the next worker resumes it)"); break
+                where = park_run(job['out_dir'], root)
+                log(f"{time.strftime('%H:%M:%S')} stopped {e} {l} s{s} (checkpoint kept, and parked in {where}: commit it, "
+                    f"and a worker on any clone resumes it)"); break
             done.append(archive_run(job['out_dir'], root))
+            shutil.rmtree(stopped_dir(e, l, s, root), ignore_errors=True)  # the parked copy is done with
             log(f"{time.strftime('%H:%M:%S')} done    {e} {l} s{s} in {res['wall_s']:.0f} s -> {done[-1]}")
         except Exception as err:  # one failed run must not stop the others; it stays unarchived and is retried next time
             log(f"{time.strftime('%H:%M:%S')} failed  {e} {l} s{s}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")

@@ -83,7 +83,7 @@ def check_job(job:dict): # a job from `polygrad_job`, `sb3_job` or `sweep_grid`
     return out
 
 # %% ../nbs/06b_sweep.ipynb #38702067
-_RUNNING_CODE = {}
+_RUNNING_CODE = {}  # a plain dict, not functools.cache: Ray pickles functions defined in a notebook by value, a cache wrapper by name
 def running_code():
     "Commit and dirty flag of the checkout as this process found it at its first call (the code it imported then)."
     if not _RUNNING_CODE:

@@ -913,10 +913,11 @@ def aggregate_curves(curves:list, # list of (steps, values) pairs, one per seed
     return dict(step=grid, mean=vals.mean(0), std=vals.std(0), n=len(curves), values=vals)
 
 def run_finished(run_dir, # a run directory
-                 budget:int): # the env step of its final evaluation
+                 budget:int, # the env step of its final evaluation
+                 rows:list|None=None): # its metric rows, if already read
     "Whether `run_dir` holds a run evaluated at its final step `budget`."
     if not (Path(run_dir) / 'config.json').exists(): return False
-    return any(r.get('env_step') == budget and 'eval/return_mean' in r for r in read_metrics(run_dir))
+    return any(r.get('env_step') == budget and 'eval/return_mean' in r for r in (read_metrics(run_dir) if rows is None else rows))
 
 def wall_seconds(run_dir, # a run directory
                  rows:list|None=None): # its metric rows, if already read
