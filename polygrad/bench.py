@@ -114,7 +114,9 @@ def bench_view(rec:dict): # a `13_benchmarks` record
     flags = ', '.join(f"{k} {'yes' if m.get(k) else 'no'}" for k in ('avx512_bf16', 'avx512_vnni', 'amx_bf16'))
     rates = ', '.join(f"{k} {v:.0f}" for k, v in gf.items() if v is not None)
     out = [('Machine', f"{m.get('cpu', '?')} ({flags}), {m.get('threads', '?')} thread(s)"
-                       + (f"; best 1024³ GEMM (GFLOP/s, GOP/s for int8): {rates}" if rates else ''))]
+                       + (f"; best 1024³ GEMM (GFLOP/s, GOP/s for int8): {rates}" if rates else '')
+                       + (f"; load average at the start: {rec['machine']['load_avg']} (other jobs on the machine move seconds, not the ratios)"
+                          if (rec.get('machine') or {}).get('load_avg') else ''))]
     for k, (title, cols) in BENCH_TABLES.items():
         if n.get(k): out.append((title, md_table(n[k], cols)))
     return out
