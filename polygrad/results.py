@@ -17,16 +17,17 @@ from .utils import cpu_info, md_table
 
 # %% auto #0
 __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_KEYS', 'NAMES', 'COLORS', 'ABLATION_CLAIMS',
-           'TUNING_KEYS', 'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES', 'PARK_FILES',
-           'CAMPAIGN_LABELS', 'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable', 'new_record',
-           'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record', 'load_record',
-           'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite', 'rec_relpath',
-           'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes', 'curve_numbers',
-           'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves', 'ablations_view',
-           'run_diagnostics', 'base_group', 'tuning_view', 'resolve_plan', 'plan_jobs', 'launch_plan', 'expand_braces',
-           'glob_runs', 'archived_dir', 'archive_run', 'stopped_dir', 'park_run', 'unpark_run', 'claim', 'release',
-           'plan_status', 'record_command', 'campaign_order', 'run_campaign', 'open_curve_record', 'read_curves',
-           'close_curve_record', 'record_cells', 'check_notebooks', 'check_records', 'campaign_main', 'main']
+           'TUNING_KEYS', 'WHERE_KEYS', 'SB3_ALGOS', 'CPU_BUDGETS', 'CURVE_SCALES', 'CURVE_EXPERIMENTS', 'RUN_FILES',
+           'PARK_FILES', 'CAMPAIGN_LABELS', 'CLAIM_BEAT_S', 'CLAIM_STALE_S', 'git_info', 'machine_info', 'jsonable',
+           'new_record', 'finish_record', 'validate_record', 'record_stem', 'free_stem', 'figure_path', 'save_record',
+           'load_record', 'find_records', 'latest_record', 'seed_stats', 'fmt_stats', 'register_view', 'cite',
+           'rec_relpath', 'RecordView', 'show_record', 'find_results', 'default_view', 'run_label', 'setting_changes',
+           'curve_numbers', 'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves',
+           'ablations_view', 'run_diagnostics', 'base_group', 'tuning_view', 'rerun_agreement', 'resolve_plan',
+           'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs', 'archived_dir', 'archive_run', 'stopped_dir',
+           'park_run', 'unpark_run', 'claim', 'release', 'plan_status', 'record_command', 'campaign_order',
+           'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks',
+           'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -473,8 +474,16 @@ def ablations_view(rec:dict):
     out, nums = [], rec['numbers']
     for env in rec['envs']:
         md, rows, end = curve_table(nums['groups'], env)
-        out.append((f"{env}: evaluation return (deterministic policy), mean +- std over seeds (per seed)", md))
         gs = {g['label']: g for g in nums['groups'] if g['env_id'] == env}
+        src = (gs.get('guided') or {}).get('source')
+        out.append((f"{env}: evaluation return (deterministic policy), mean +- std over seeds (per seed)"
+                    + (f"; the base (PolyGRAD) from `{src}`" if src else ''), md))
+        reruns = (nums.get('base_rerun') or {}).get(env)
+        if reruns:
+            out.append((f"{env}: the base's runs made again with this code, against the curves copied from `{src}`",
+                        md_table([dict(r, commit=(r['commit'] or '?')[:10], settings=', '.join(r['settings_changed']) or 'none') for r in reruns],
+                                 [('seed', 'seed', 'd'), ('commit', 'rerun at commit', str), ('last_step', 'up to env step', ',d'),
+                                  ('evals', 'evaluations', 'd'), ('equal', 'equal to the record', 'd'), ('settings', 'settings that differ', str)])))
         if 'guided' not in gs: continue
         mean_of = lambda g, k: float(np.mean([r[k] for r in g['runs'] if r.get(k) is not None])) if any(r.get(k) is not None for r in g['runs']) else None
         bench = nums.get('sampler_benchmark', {}).get(env, {})
@@ -483,9 +492,10 @@ def ablations_view(rec:dict):
             w, wb = mean_of(g, 'wall_s'), mean_of(gs['guided'], 'wall_s')
             i, ib = mean_of(g, 'imag_s'), mean_of(gs['guided'], 'imag_s')
             b, bb = bench.get(l), bench.get('guided')
-            trow.append(dict(name=NAMES.get(l, l), run=w / wb if w and wb else None, imag=i / ib if i and ib else None,
+            trow.append(dict(name=NAMES.get(l, l), run=w / wb if w and wb and not src else None, imag=i / ib if i and ib else None,
                              bench=b, bench_r=b / bb if b and bb else None))
-        out.append((f"{env}: compute time relative to the base, measured in the same notebook run",
+        out.append((f"{env}: compute time relative to the base, measured in the same notebook run"
+                    + (" (no whole-run ratios: the base's runs, copied from another record, ran under other conditions)" if src else ''),
                     md_table(trow, [('name', 'variant', str), ('bench', 'sampler benchmark s / batch', '.4f'), ('bench_r', 'ratio', '.2f'),
                                     ('imag', 'imagination in the runs, ratio', '.2f'), ('run', 'whole runs, ratio', '.2f')])))
         auc = {l: seed_stats([float(np.mean([v for s, v in zip(r['steps'], r['returns']) if s <= end])) for r in g['runs']]) for l, g in gs.items()}
@@ -566,6 +576,28 @@ def tuning_view(rec:dict):
 
 register_view('10b_tuning')(tuning_view)
 
+
+# %% ../nbs/06c_results.ipynb #e0dcd657
+WHERE_KEYS = ('out_dir', 'resume', 'device', 'threads', 'halt_at')  # settings of where a run ran, not of what it computed
+
+def rerun_agreement(group:dict, # a group of a record (e.g. from `base_group`), its runs with seed, steps, returns and config
+                    run_dirs): # run directories of runs made again (finished or not) with seeds of the group
+    "Per rerun: its seed, commit, evaluations, how many equal the recorded ones (same step, same return), the first that differs, and the settings that differ."
+    from polygrad.train import read_metrics, eval_curve
+    out = []
+    for d in map(Path, run_dirs):
+        cfg = json.loads((d / 'config.json').read_text())
+        r = next((r for r in group['runs'] if r['seed'] == int(cfg['seed'])), None)
+        if r is None: continue
+        steps, rets = eval_curve(read_metrics(d))
+        rec = dict(zip(r['steps'], r['returns']))
+        diff = [int(s) for s, v in zip(steps, rets) if rec.get(int(s)) != float(v)]
+        conf = r.get('config') or {}
+        changed = sorted(k for k in set(cfg) & set(conf) if k not in WHERE_KEYS and not k.startswith('_') and cfg[k] != conf[k])
+        prov = json.loads((d / 'provenance.json').read_text()) if (d / 'provenance.json').exists() else {}
+        out.append(dict(run=str(d), seed=int(cfg['seed']), commit=prov.get('commit'), evals=len(steps), equal=len(steps) - len(diff),
+                        first_difference=diff[0] if diff else None, last_step=int(steps[-1]) if len(steps) else None, settings_changed=changed))
+    return out
 
 # %% ../nbs/06c_results.ipynb #585203fd
 SB3_ALGOS = tuple(SB3_PAPER_KWARGS)  # the model-free baselines of Figure 6: ('ppo', 'trpo', 'a2c')
@@ -702,7 +734,7 @@ def park_run(run_dir, # a stopped PolyGRAD run directory with a checkpoint
     cfg, data = json.loads((rd / 'config.json').read_text()), usable.read_bytes()
     entry = (_manifest(usable.parent) or {}).get(hashlib.sha256(data).hexdigest())
     dest = stopped_dir(cfg['env_id'], rd.parent.name, cfg['seed'], root); dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.'))
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.')); tmp.chmod(0o755)  # mkdtemp makes it private
     try:
         for n in PARK_FILES:
             if (rd / n).exists(): (tmp / n).write_bytes((rd / n).read_bytes())
@@ -793,7 +825,8 @@ def plan_status(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
 
 def record_command(experiment:str, # '10_rl_curves' or '11_ablations'
                    plan:list, # the campaign's plan
-                   scale:str): # its scale
+                   scale:str, # its scale
+                   base_record:bool=False): # the base's runs come from the Figure 6 record (notebook 11's `base_record`)
     "Per environment, the papermill command (run in `nbs/`) that builds the record from exactly the plan's archived runs."
     brace = lambda xs: xs[0] if len(xs) == 1 else '{' + ','.join(xs) + '}'
     out = {}
@@ -801,7 +834,7 @@ def record_command(experiment:str, # '10_rl_curves' or '11_ablations'
         labels = list(dict.fromkeys(l for e, l, *_ in plan if e == env))
         seeds = [f's{s}' for s in sorted({s for e, _, s, _ in plan if e == env})]
         out[env] = (f"papermill {experiment}.ipynb out.ipynb -p scale {scale} -p env_id {env} "
-                    f"-p runs_glob '../results/runs/{env}/{brace(labels)}/{brace(seeds)}'")
+                    f"-p runs_glob '../results/runs/{env}/{brace(labels)}/{brace(seeds)}'" + (' -p base_record auto' if base_record else ''))
     return out
 
 def campaign_order(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
@@ -997,6 +1030,8 @@ def campaign_main(argv): # the arguments after 'campaign'
     ap.add_argument('--device', default='auto')
     ap.add_argument('--workers', type=int, default=1, help='worker processes on this machine')
     ap.add_argument('--status', action='store_true', help='only say where each run stands')
+    ap.add_argument('--base-record', action='store_true',
+                    help="11_ablations: leave the base's runs out; the record takes them from the Figure 6 record (notebook 11's base_record)")
     ap.add_argument('--worker', type=int, default=None, help=argparse.SUPPRESS)  # set by --workers for its processes
     a = ap.parse_args(argv)
     try:
@@ -1004,6 +1039,10 @@ def campaign_main(argv): # the arguments after 'campaign'
         labels = CAMPAIGN_LABELS[a.experiment] if a.labels is None else [x.strip() for x in a.labels.split(',')]
         if a.workers < 1: raise ValueError(f"--workers must be at least 1, got {a.workers}.")
         plan = resolve_plan(a.experiment, a.scale, a.env, seeds, a.steps, labels)
+        base = CURVE_EXPERIMENTS[a.experiment]['base']
+        if a.base_record:
+            if base is None: raise ValueError(f"--base-record is for an experiment with a base run (11_ablations), not {a.experiment}.")
+            plan = [r for r in plan if r[1] != base]
     except ValueError as e:
         msg = str(e) if 'invalid literal' not in str(e) else f"--seeds must be comma-separated integers, got {a.seeds!r}."
         print(f"polygrad.results campaign: {msg}", file=sys.stderr); return 2
@@ -1022,7 +1061,7 @@ def campaign_main(argv): # the arguments after 'campaign'
                 for q in procs: q.wait()
     rows = plan_status(plan, a.runs_dir)
     print('\n'.join(_status_lines(rows)))
-    cmds = record_command(a.experiment, plan, a.scale)
+    cmds = record_command(a.experiment, plan, a.scale, a.base_record)
     done = all(r['state'] == 'archived' for r in rows)
     print(('The record, from nbs/:' if done else 'Once all are archived, the record is built (from nbs/) by:') + ''.join(f"\n  {c}" for c in cmds.values()))
     return 0
