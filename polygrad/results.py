@@ -469,6 +469,8 @@ ABLATION_CLAIMS = [('no_clip', 'lower', 'No Clipping is worse than the base'),
                    ('noisy_state_cond', 'lower', 'Noisy State Conditioning is worse than the base'),
                    ('state_update', 'within noise', 'Add State Update is comparable to the base')]
 
+_ratio = lambda v: f"{v:.2f}x" if v else 'not measured'
+
 def ablations_view(rec:dict):
     "Returns, compute time and the paper's findings of an ablation record (experiment 11)."
     out, nums = [], rec['numbers']
@@ -515,7 +517,7 @@ def ablations_view(rec:dict):
         t = next((r for r in trow if r['name'] == NAMES['state_update']), None)
         if t and t['bench_r']:
             lines.append(f"* Add State Update is slower (paper: 80 h / 54 h = 1.48 per run): sampler {t['bench_r']:.2f}x, "
-                         f"imagination {t['imag']:.2f}x, whole runs {t['run']:.2f}x: **{'reproduced' if t['bench_r'] > 1.2 else 'not reproduced'}**")
+                         f"imagination {_ratio(t['imag'])}, whole runs {_ratio(t['run'])}: **{'reproduced' if t['bench_r'] > 1.2 else 'not reproduced'}**")
         out.append((f"{env}: the paper's findings, decided from this record", '\n'.join(lines)))
     return out
 
