@@ -25,9 +25,9 @@ __all__ = ['SCHEMA', 'FIELDS', 'MAX_BYTES', 'VIEWS', 'VIEW_MODULES', 'SAME_RUN_K
            'curve_numbers', 'value_at', 'compare', 'curve_table', 'curve_findings', 'curves_view', 'plot_curves',
            'ablations_view', 'run_diagnostics', 'base_group', 'tuning_view', 'rerun_agreement', 'resolve_plan',
            'plan_jobs', 'launch_plan', 'expand_braces', 'glob_runs', 'archived_dir', 'archive_run', 'stopped_dir',
-           'park_run', 'unpark_run', 'claim', 'release', 'plan_status', 'record_command', 'campaign_order',
-           'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells', 'check_notebooks',
-           'check_records', 'campaign_main', 'main']
+           'parked_checkpoint', 'park_run', 'unpark_run', 'claim', 'release', 'plan_status', 'record_command',
+           'campaign_order', 'run_campaign', 'open_curve_record', 'read_curves', 'close_curve_record', 'record_cells',
+           'check_notebooks', 'check_records', 'campaign_main', 'main']
 
 # %% ../nbs/06c_results.ipynb #5e7dcc26
 def git_info(path=None): # a file or folder inside the repository; None: the installed polygrad package
@@ -589,20 +589,16 @@ WHERE_KEYS = ('out_dir', 'resume', 'device', 'threads', 'halt_at')  # settings o
 def rerun_agreement(group:dict, # a group of a record (e.g. from `base_group`), its runs with seed, steps, returns and config
                     run_dirs): # run directories of runs made again (finished or not) with seeds of the group
     "Per rerun: its seed, commit, evaluations, how many equal the recorded ones (same step, same return), the first that differs, and the settings that differ."
-    from polygrad.train import read_metrics, eval_curve
     out = []
-    for d in map(Path, run_dirs):
-        cfg = json.loads((d / 'config.json').read_text())
-        r = next((r for r in group['runs'] if r['seed'] == int(cfg['seed'])), None)
+    for d in run_dirs:
+        e = _run_entry(d, run_label)  # its curve, config and commit, as a record reads them
+        r = next((r for r in group['runs'] if r['seed'] == e['seed']), None)
         if r is None: continue
-        steps, rets = eval_curve(read_metrics(d))
-        rec = dict(zip(r['steps'], r['returns']))
-        diff = [int(s) for s, v in zip(steps, rets) if rec.get(int(s)) != float(v)]
-        conf = r.get('config') or {}
+        rec, cfg, conf = dict(zip(r['steps'], r['returns'])), e['config'], r.get('config') or {}
+        diff = [s for s, v in zip(e['steps'], e['returns']) if rec.get(s) != v]
         changed = sorted(k for k in set(cfg) & set(conf) if k not in WHERE_KEYS and not k.startswith('_') and cfg[k] != conf[k])
-        prov = json.loads((d / 'provenance.json').read_text()) if (d / 'provenance.json').exists() else {}
-        out.append(dict(run=str(d), seed=int(cfg['seed']), commit=prov.get('commit'), evals=len(steps), equal=len(steps) - len(diff),
-                        first_difference=diff[0] if diff else None, last_step=int(steps[-1]) if len(steps) else None, settings_changed=changed))
+        out.append(dict(run=str(d), seed=e['seed'], commit=e['commit'], evals=len(e['steps']), equal=len(e['steps']) - len(diff),
+                        first_difference=diff[0] if diff else None, last_step=e['steps'][-1], settings_changed=changed))
     return out
 
 # %% ../nbs/06c_results.ipynb #585203fd
@@ -725,6 +721,11 @@ def stopped_dir(env:str, label:str, seed:int, # a run of a plan
     "Where `park_run` keeps a stopped run: `root/stopped/<env>/<label>/s<seed>`."
     return Path(root or find_results()) / 'stopped' / env / label / f's{seed}'
 
+def parked_checkpoint(env:str, label:str, seed:int, root=None): # a run of a plan; the results folder
+    "The checkpoint `park_run` left for that run, or None."
+    p = stopped_dir(env, label, seed, root) / 'checkpoints' / 'last.pt'
+    return p if p.exists() else None
+
 def park_run(run_dir, # a stopped PolyGRAD run directory with a checkpoint
              root=None): # the results folder; None: the repository's `results`
     "Copy a stopped run's config, metrics, provenance and newest usable checkpoint into `stopped_dir` (replacing an older copy at once); returns that folder."
@@ -762,8 +763,9 @@ def unpark_run(run_dir, # where the run goes on: the campaign's run directory of
     import shutil
     from polygrad.train import checkpoint_files, read_checkpoint
     src, rd = stopped_dir(env, label, seed, root), Path(run_dir)
-    if checkpoint_files(rd) or not (src / 'checkpoints' / 'last.pt').exists(): return None
-    step = int(read_checkpoint(src / 'checkpoints' / 'last.pt')['step'])  # verified before anything in run_dir is touched
+    ck = parked_checkpoint(env, label, seed, root)
+    if checkpoint_files(rd) or ck is None: return None
+    step = int(read_checkpoint(ck)['step'])  # verified before anything in run_dir is touched
     if rd.exists(): shutil.rmtree(rd)  # a run without a checkpoint: `run_job` would start it afresh anyway
     rd.parent.mkdir(parents=True, exist_ok=True)
     tmp = rd.with_name(f'.{rd.name}.unpark'); shutil.rmtree(tmp, ignore_errors=True)
@@ -821,7 +823,7 @@ def plan_status(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
         a, rd, c = archived_dir(e, l, s, root), Path(out_dir) / e / l / f's{s}', Path(out_dir) / 'claims' / f'{e}-{l}-s{s}'
         m, steps, rets, arch = read(a, b)
         if not arch: m, steps, rets, done = read(rd, b)
-        if not arch and not m and (stopped_dir(e, l, s, root) / 'checkpoints' / 'last.pt').exists():
+        if not arch and not m and parked_checkpoint(e, l, s, root):
             m, steps, rets, done = read(stopped_dir(e, l, s, root), b)  # parked by a worker elsewhere: stopped, resumable here
         state = ('archived' if arch else 'finished' if done else 'running' if _held(c)
                  else 'stopped' if m else 'pending')
@@ -851,7 +853,7 @@ def campaign_order(plan:list, # (env, label, seed, budget) runs from `resolve_pl
     "The plan's (run, job) pairs in the order a worker takes them: stopped PolyGRAD runs (a checkpoint here or parked) first, then the plan's order."
     from polygrad.train import checkpoint_files
     pairs = list(zip(plan, plan_jobs(plan, scale, out_dir, device)))
-    stopped = lambda r, j: j['kind'] == 'polygrad' and bool(checkpoint_files(j['out_dir']) or (stopped_dir(*r[:3], root) / 'checkpoints' / 'last.pt').exists())
+    stopped = lambda r, j: j['kind'] == 'polygrad' and bool(checkpoint_files(j['out_dir']) or parked_checkpoint(*r[:3], root))
     return sorted(pairs, key=lambda p: not stopped(*p))  # a stable sort
 
 def run_campaign(plan:list, # (env, label, seed, budget) runs from `resolve_plan`
