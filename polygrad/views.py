@@ -10,10 +10,10 @@ from .utils import md_table
 from .results import register_view, seed_stats, fmt_stats, compare
 
 # %% auto #0
-__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'IMAGINATION_FINDINGS', 'yes_no', 'verdict', 'findings_table',
-           'compute_time_summary', 'compute_time_findings', 'compute_time_view', 'close_match', 'action_claims',
-           'action_view', 'prediction_findings', 'per_step_table', 'prediction_view', 'imagination_rows',
-           'imagination_view']
+__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'IMAGINATION_FINDINGS', 'GRADIENT_FINDINGS', 'yes_no',
+           'verdict', 'findings_table', 'compute_time_summary', 'compute_time_findings', 'compute_time_view',
+           'close_match', 'action_claims', 'action_view', 'prediction_findings', 'per_step_table', 'prediction_view',
+           'imagination_rows', 'imagination_view', 'gradient_rows', 'gradient_view']
 
 # %% ../nbs/06e_views.ipynb #09602f34
 def _finite(x): return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
@@ -395,4 +395,45 @@ def imagination_view(rec:dict): # a `10a_imagination_check` record
              for name, rule, fn in IMAGINATION_FINDINGS]
     ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per run', str), ('reproduced', 'holds in', str)])
     return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
+            ('Findings computed from this record', ftab)]
+
+# %% ../nbs/06e_views.ipynb #daedfcf8
+GRADIENT_FINDINGS = (
+    ("the simulator's gradient is well determined", "simulator: between-batch cosine >= 0.5", lambda g: g['simulator'] >= 0.5),
+    ("imagined batches point where the simulator's do", "imagined vs simulator: cosine of the mean gradients >= 0.5",
+     lambda g: g['imagined_vs'] >= 0.5),
+    ("the model given on-policy actions does", "conditioned vs simulator: cosine of the mean gradients >= 0.5",
+     lambda g: g['conditioned_vs'] >= 0.5))
+
+def gradient_rows(numbers:dict): # the numbers of a `10c_policy_gradient` record
+    "One row per run, sampler mode and batch size: between-batch cosines per source and cosines of the means against the simulator."
+    rows = []
+    for r in numbers['runs']:
+        by = {}
+        for x in r['rows']:
+            d = by.setdefault(x['batch'], dict(run=f"{r['run_mode']} s{r['seed']}", step=r['env_step'], eval_return=r.get('last_eval_return'),
+                                               mode=r['mode'], batch=x['batch']))
+            if ' vs ' in x['source']: d[x['source'].split(' vs ')[0] + '_vs'] = x['cos_of_means']
+            else: d[x['source']] = x['cos_mean']
+        rows += list(by.values())
+    return rows
+
+@register_view('10c_policy_gradient')
+def gradient_view(rec:dict): # a `10c_policy_gradient` record
+    "Per run checkpoint, mode and batch size: the A2C gradient's agreement between batches and with the simulator, with the findings."
+    n = rec['numbers']; rows = gradient_rows(n)
+    f3 = lambda v: '-' if v is None else f"{v:+.2f}"
+    f1 = lambda v: '-' if v is None else f"{v:.0f}"
+    cols = [('run', 'run', str), ('step', 'env step', str), ('eval_return', 'eval return there', f1), ('mode', 'imagined with', str),
+            ('batch', 'batch', str)] + [(s, f'{s}: between batches', f3) for s in ('imagined', 'resampled', 'conditioned', 'simulator')] + \
+           [(f'{s}_vs', f'{s} vs simulator (means)', f3) for s in ('imagined', 'resampled', 'conditioned')]
+    txt = (f"{rec['envs'][0]}: per batch size {n['pairs']} pairs of independent batches from buffer start windows; every source "
+           f"of a pair shares its start windows (sources: {', '.join(n.get('sources', []))}); the run's own critic, A2C loss and delta.")
+    ok = lambda fn, g: None if any(g.get(k) is None for k in ('simulator', 'imagined_vs', 'conditioned_vs')) else bool(fn(g))
+    frows = [dict(finding=name, rule=rule,
+                  ours=', '.join(f"{g['run']} @ {g['step']} ({g['mode']}, B={g['batch']}): {yes_no(ok(fn, g))}" for g in rows),
+                  reproduced=f"{sum(ok(fn, g) is True for g in rows)} of {len(rows)}")
+             for name, rule, fn in GRADIENT_FINDINGS]
+    ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per row', str), ('reproduced', 'holds in', str)])
+    return [('The A2C actor gradient: cosines between batches and against the simulator', txt + '\n\n' + md_table(rows, cols)),
             ('Findings computed from this record', ftab)]
