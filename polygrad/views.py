@@ -397,7 +397,7 @@ def imagination_view(rec:dict): # a `10a_imagination_check` record
     return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
             ('Findings computed from this record', ftab)]
 
-# %% ../nbs/06e_views.ipynb #daedfcf8
+# %% ../nbs/06e_views.ipynb #d2f912e0
 GRADIENT_FINDINGS = (
     ("the simulator's gradient is well determined", "simulator: between-batch cosine >= 0.5", lambda g: g['simulator'] >= 0.5),
     ("imagined batches point where the simulator's do", "imagined vs simulator: cosine of the mean gradients >= 0.5",
@@ -406,16 +406,19 @@ GRADIENT_FINDINGS = (
      lambda g: g['conditioned_vs'] >= 0.5))
 
 def gradient_rows(numbers:dict): # the numbers of a `10c_policy_gradient` record
-    "One row per run, sampler mode and batch size: between-batch cosines per source and cosines of the means against the simulator."
+    "One row per run checkpoint, imagination variant and batch size: between-batch cosines per source, cosines of the means against the simulator."
     rows = []
     for r in numbers['runs']:
-        by = {}
+        fixed, by = {}, {}  # the sources that do not depend on the imagination (simulator, conditioned) are stored once per batch size
         for x in r['rows']:
-            d = by.setdefault(x['batch'], dict(run=f"{r['run_mode']} s{r['seed']}", step=r['env_step'], eval_return=r.get('last_eval_return'),
-                                               mode=r['mode'], batch=x['batch']))
-            if ' vs ' in x['source']: d[x['source'].split(' vs ')[0] + '_vs'] = x['cos_of_means']
-            else: d[x['source']] = x['cos_mean']
-        rows += list(by.values())
+            key = x['source'].split(' vs ')[0] + ('_vs' if ' vs ' in x['source'] else '')
+            val = x['cos_of_means'] if ' vs ' in x['source'] else x['cos_mean']
+            if key.split('_vs')[0] in ('imagined', 'resampled'):
+                by.setdefault((x['variant'], x['batch']), {})[key] = val
+            else: fixed.setdefault(x['batch'], {})[key] = val
+        for (v, b), d in by.items():
+            rows.append(dict(run=f"{r['run_mode']} s{r['seed']}", step=r['env_step'], eval_return=r.get('last_eval_return'),
+                             mode=v, batch=b, **fixed.get(b, {}), **d))
     return rows
 
 @register_view('10c_policy_gradient')
