@@ -7,13 +7,15 @@ from __future__ import annotations
 import copy, dataclasses, json, math, time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 import numpy as np
 import torch
+import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from scipy import stats
 
-from .data import EpisodeBuffer
+from .data import EpisodeBuffer, set_sim_state
 from .schedule import DiffusionSchedule
 from .denoiser import make_denoiser, TrajectoryDiffusion, DenoiserTrainer, rollout_in_sim
 from .sampler import guided_sample
@@ -23,11 +25,13 @@ from .baselines import ProbabilisticEnsemble, ARTransformer, ARDiffusion
 from .train import load_trainer, checkpoint_files
 
 # %% auto #0
-__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'scale_settings', 'check_run_dir', 'RunArtefacts', 'load_run', 'replay_errors',
-           'default_tau', 'make_world_model', 'FittedModel', 'copy_state', 'train_selected', 'fit_world_model',
-           'prediction_errors', 'conditioned_states', 'error_summary', 'tune_to_target', 'evaluate_world_model',
-           'guidance_gap', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces', 'plot_compute_time',
-           'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check']
+__all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'GRAD_SOURCES', 'scale_settings', 'check_run_dir', 'RunArtefacts', 'load_run',
+           'replay_errors', 'default_tau', 'make_world_model', 'FittedModel', 'copy_state', 'train_selected',
+           'fit_world_model', 'prediction_errors', 'conditioned_states', 'error_summary', 'tune_to_target',
+           'evaluate_world_model', 'guidance_gap', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces',
+           'plot_compute_time', 'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check',
+           'sim_batch', 'conditioned_batch', 'parse_variant', 'variant_name', 'source_batches', 'actor_gradient',
+           'policy_gradient', 'gradient_agreement']
 
 # %% ../nbs/06f_experiments.ipynb #9c7153a2
 SCALES = {
@@ -536,3 +540,148 @@ def imagination_check(run_dir, # a directory written by `polygrad.train.train` (
     sim = compare_with_sim(tr.eval_env, run.buffer, w['idx'], im.act, im.obs, im.rew, im.term)
     return dict(run_dir=str(run_dir), env_id=run.env_id, seed=int(cfg.seed), env_step=run.step, delta=float(run.delta),
                 sim=sim, critic=critic_check(run.actor, tr.critic, run.env_id, episodes, cfg.gamma, seed=100 + seed))
+
+# %% ../nbs/06f_experiments.ipynb #9797a2fe
+def sim_batch(trainer, # a restored `polygrad.train.Trainer` (a MuJoCo env)
+              windows:dict, # start windows (`EpisodeBuffer.sample` with `idx`): the simulator starts at their first states
+              seed:int): # seeds the policy's action samples
+    "On-policy trajectories of the run's policy in the simulator from the windows' true start states, shaped like an imagined batch."
+    env, buf, h = trainer.eval_env, trainer.buffer, trainer.cfg.horizon
+    gen = torch.Generator().manual_seed(int(seed))
+    B, o, A = len(windows['idx']), buf.dims['obs_dim'], buf.dims['act_dim']
+    obs, act, rew, term = np.zeros((B, h, o)), np.zeros((B, h, A)), np.zeros((B, h)), np.zeros((B, h))
+    for b, i in enumerate(windows['idx']):
+        env.reset(); set_sim_state(env, buf.qpos[i], buf.qvel[i])
+        s, done = np.asarray(env.unwrapped._get_obs(), np.float64), False
+        for k in range(h):  # padded as `rollout_in_sim` pads: after a termination the last state repeats, term = 1
+            obs[b, k] = s
+            with torch.no_grad():
+                mu, std = trainer.actor.mean_std(torch.as_tensor(s, dtype=torch.float32)[None])
+                a = (mu + std * torch.randn(mu.shape, generator=gen))[0].numpy()
+            act[b, k] = a
+            if done: term[b, k] = 1.; continue
+            nxt, r, te, _, _ = env.step(a.astype(np.float32))
+            rew[b, k], term[b, k], done = r, float(te), bool(te)
+            if not done: s = np.asarray(nxt, np.float64)
+    dev = next(trainer.actor.parameters()).device
+    return SimpleNamespace(**{k: torch.as_tensor(v, dtype=torch.float32, device=dev) for k, v in dict(obs=obs, act=act, rew=rew, term=term).items()})
+
+def conditioned_batch(trainer, # a restored `polygrad.train.Trainer`
+                      batch): # anything with raw obs (B, h, o) (only the start states are used) and actions (B, h, a)
+    "The world model's states, rewards and terminations given a batch's start states and actions (`TrajectoryDiffusion.sample`, no guidance)."
+    model, nz, o = trainer.wm.ema, trainer.normaliser, batch.obs.shape[-1]
+    s0n, an = nz.norm(batch.obs[:, 0], 'obs'), nz.norm(batch.act, 'act')
+    with torch.no_grad(): traj = nz.unnorm_traj(model.sample(s0n, an, generator=torch.Generator(s0n.device).manual_seed(0)))
+    obs = traj[..., :o].clone(); obs[:, 0] = batch.obs[:, 0]
+    return SimpleNamespace(obs=obs, act=batch.act, rew=traj[..., o], term=(traj[..., o + 1] > 0.5).float())
+
+GRAD_SOURCES = dict(  # where the batch of `policy_gradient` comes from
+    imagined="the run's imagination (`Trainer.imagine`: guided actions and states in one pass)",
+    resampled="the imagined actions, with states, rewards and terminations sampled again by the model given those actions",
+    conditioned="the simulator batch's on-policy actions, with states, rewards and terminations from the model given them",
+    simulator="the policy in the simulator from the same true start states (`sim_batch`): the reference")
+
+def parse_variant(v:str|None, # 'MODE' or 'MODE*K' (K scales the run's delta), or None / 'own': the run's mode and delta
+                  own:str): # the run's sampler mode
+    "`(mode, delta_scale)` of an imagination variant, or one ValueError naming the problem."
+    from polygrad.sampler import MODES
+    if v in (None, 'own'): return own, 1.
+    m, _, k = str(v).partition('*')
+    m = own if m == 'own' else m
+    try: k = float(k) if k else 1.
+    except ValueError: k = float('nan')
+    if m not in MODES or not (math.isfinite(k) and k > 0):
+        raise ValueError(f"Unknown imagination variant {v!r}: write 'own', a sampler mode of {list(MODES)}, or MODE*K with K > 0 scaling delta.")
+    return m, k
+
+def variant_name(mode:str, scale:float): return mode if scale == 1 else f"{mode} (delta x{scale:g})"
+
+def source_batches(trainer, # a restored `polygrad.train.Trainer`
+                   windows:dict, # start windows (`EpisodeBuffer.sample`)
+                   seed:int, # seeds the sampler and the simulator's action samples
+                   sources=tuple(GRAD_SOURCES), # keys of `GRAD_SOURCES`
+                   mode:str|None=None, # the sampler mode of the imagination; None: the run's own
+                   delta_scale:float=1.): # the imagination's delta is the run's times this
+    "One batch per source from the same start windows: source -> (obs, act, rew, term) in raw units."
+    bad = [s for s in sources if s not in GRAD_SOURCES]
+    if bad: raise ValueError(f"Unknown gradient source {bad[0]!r}: choose from {list(GRAD_SOURCES)}.")
+    out = {}
+    if {'imagined', 'resampled'} & set(sources):
+        log_delta = trainer.delta.log_delta
+        try:
+            trainer.delta.log_delta = log_delta + math.log(delta_scale)
+            im = trainer.imagine(windows=windows, seed=seed, **({} if mode is None else dict(mode=mode)))
+        finally: trainer.delta.log_delta = log_delta
+        out['imagined'] = SimpleNamespace(obs=im.obs, act=im.act, rew=im.rew, term=im.term)
+        if 'resampled' in sources: out['resampled'] = conditioned_batch(trainer, out['imagined'])
+    if {'conditioned', 'simulator'} & set(sources):
+        out['simulator'] = sim_batch(trainer, windows, seed)
+        if 'conditioned' in sources: out['conditioned'] = conditioned_batch(trainer, out['simulator'])
+    return {s: out[s] for s in sources}
+
+def actor_gradient(agent, # a `polygrad.a2c.A2C`
+                   batch): # raw obs, act, rew, term
+    "The flat gradient of the A2C actor loss on a batch, as `A2C.update` takes it (before clipping)."
+    with torch.no_grad(): prep = agent.prepare(dict(obs=batch.obs, act=batch.act, rew=batch.rew, term=batch.term))
+    params = [p for p in agent.actor.parameters() if p.requires_grad]
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(agent.actor_loss(prep)[0], params)])
+
+def policy_gradient(trainer, # a restored `polygrad.train.Trainer`
+                    windows:dict, # start windows (`EpisodeBuffer.sample`)
+                    seed:int, # seeds the sampler (or the simulator's action samples)
+                    source:str='imagined', # a key of `GRAD_SOURCES`
+                    mode:str|None=None): # the sampler mode of the imagination; None: the run's own
+    "The A2C actor gradient of one batch from `source`."
+    return actor_gradient(trainer.agent, source_batches(trainer, windows, seed, (source,), mode)[source])
+
+def _cos(a, b): return float(F.cosine_similarity(a, b, dim=0))
+
+def _agreement_rows(grads:dict, ref:str, B:int, pairs:int, variant:str):
+    "Between-batch cosines per source, and each source against the reference `ref` (batch by batch, and of the means)."
+    rows = []
+    for src, g in grads.items():
+        cos = [_cos(g[2 * k], g[2 * k + 1]) for k in range(pairs)]
+        c = float(np.mean(cos)); snr = c / (1 - c) if c < 1 else float('inf')
+        rows.append(dict(variant=variant, source=src, batch=int(B), cos_mean=c, cos_sem=float(np.std(cos, ddof=1) / np.sqrt(pairs)),
+                         pairs=int(pairs), snr=snr, snr_per_traj=snr / int(B)))
+    for src in [s for s in grads if s != ref]:  # does this source's gradient point where the reference's does? Same windows, batch by batch
+        cos = [_cos(x, y) for x, y in zip(grads[src], grads[ref])]
+        rows.append(dict(variant=variant, source=f'{src} vs {ref}', batch=int(B), cos_mean=float(np.mean(cos)),
+                         cos_sem=float(np.std(cos, ddof=1) / np.sqrt(len(cos))), pairs=len(cos),
+                         cos_of_means=_cos(torch.stack(grads[src]).mean(0), torch.stack(grads[ref]).mean(0))))
+    return rows
+
+def gradient_agreement(run_dir, # a directory written by `polygrad.train.train` (a MuJoCo env)
+                       batches=(128, 1024), # trajectories per batch
+                       pairs:int=8, # independent pairs of batches per batch size
+                       sources=tuple(GRAD_SOURCES), # keys of `GRAD_SOURCES`; the last one is the reference
+                       variants=('own',), # imaginations to check (`parse_variant`): 'own', a sampler mode, or MODE*K (delta x K)
+                       seed:int=0, # seeds the start windows and the sampler
+                       device:str='cpu'): # where the models run
+    "Cosines between the A2C actor gradients of independent batches, per imagination variant, source and batch size, at a run's checkpoint."
+    if pairs < 2: raise ValueError(f"gradient_agreement: pairs must be at least 2 (a mean and its spread), got {pairs}.")
+    if len(sources) < 1 or any(s not in GRAD_SOURCES for s in sources):
+        raise ValueError(f"gradient_agreement: sources must be keys of GRAD_SOURCES {list(GRAD_SOURCES)}, got {list(sources)}.")
+    cfg = json.loads((check_run_dir(run_dir) / 'config.json').read_text())
+    own = cfg.get('sampler_mode', 'guided')
+    vs = list(dict.fromkeys(parse_variant(v, own) for v in variants))  # checked before any work, in order, without repeats
+    run = load_run(run_dir, device, need_sim_state=bool({'conditioned', 'simulator'} & set(sources)))
+    tr, h, rows = run.trainer, run.trainer.cfg.horizon, []
+    im_src = [s for s in sources if s in ('imagined', 'resampled')]
+    fixed = [s for s in sources if s not in im_src]  # the same for every variant: computed once
+    ref = sources[-1]
+    for B in batches:
+        grads = {v: {s: [] for s in sources} for v in vs}
+        for k in range(pairs):
+            for j in (0, 1):  # two independent batches: each its own seed and start windows, shared by the sources and variants
+                r = np.random.default_rng([seed, int(B), k, j])
+                s, w = int(r.integers(2**31)), run.buffer.sample(int(B), h, r)
+                fb = {src: actor_gradient(tr.agent, b) for src, b in source_batches(tr, w, s, fixed).items()} if fixed else {}
+                for v in vs:
+                    ib = source_batches(tr, w, s, im_src, *v) if im_src else {}
+                    for src in sources: grads[v][src].append(fb[src] if src in fb else actor_gradient(tr.agent, ib[src]))
+        for n, v in enumerate(vs):  # the fixed sources' rows once (with the first variant), the imagined ones per variant
+            g = grads[v] if n == 0 else {src: x for src, x in grads[v].items() if src in im_src or src == ref}
+            rows += [r for r in _agreement_rows(g, ref, B, pairs, variant_name(*v)) if n == 0 or r['source'] != ref]
+    return dict(run_dir=str(run_dir), env_id=run.env_id, seed=int(tr.cfg.seed), env_step=run.step,
+                run_mode=own, variants=[variant_name(*v) for v in vs], rows=rows)

@@ -10,10 +10,10 @@ from .utils import md_table
 from .results import register_view, seed_stats, fmt_stats, compare
 
 # %% auto #0
-__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'IMAGINATION_FINDINGS', 'yes_no', 'verdict', 'findings_table',
-           'compute_time_summary', 'compute_time_findings', 'compute_time_view', 'close_match', 'action_claims',
-           'action_view', 'prediction_findings', 'per_step_table', 'prediction_view', 'imagination_rows',
-           'imagination_view']
+__all__ = ['CT_FINDINGS', 'GAUSS_GT3', 'MODEL_NAMES', 'BASELINES', 'IMAGINATION_FINDINGS', 'GRADIENT_FINDINGS', 'yes_no',
+           'verdict', 'findings_table', 'compute_time_summary', 'compute_time_findings', 'compute_time_view',
+           'close_match', 'action_claims', 'action_view', 'prediction_findings', 'per_step_table', 'prediction_view',
+           'imagination_rows', 'imagination_view', 'gradient_rows', 'gradient_view']
 
 # %% ../nbs/06e_views.ipynb #09602f34
 def _finite(x): return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
@@ -395,4 +395,58 @@ def imagination_view(rec:dict): # a `10a_imagination_check` record
              for name, rule, fn in IMAGINATION_FINDINGS]
     ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per run', str), ('reproduced', 'holds in', str)])
     return [('Imagination and critic against the simulator, final checkpoints', txt + '\n\n' + md_table(rows, cols)),
+            ('Findings computed from this record', ftab)]
+
+# %% ../nbs/06e_views.ipynb #d2f912e0
+GRADIENT_FINDINGS = (
+    ("the simulator's gradient is well determined", "simulator: between-batch cosine >= 0.5", lambda g: g['simulator'] >= 0.5),
+    ("imagined batches point where the simulator's do", "imagined vs simulator: cosine of the mean gradients >= 0.5",
+     lambda g: g['imagined_vs'] >= 0.5),
+    ("the model given on-policy actions does", "conditioned vs simulator: cosine of the mean gradients >= 0.5",
+     lambda g: g['conditioned_vs'] >= 0.5))
+
+def gradient_rows(numbers:dict): # the numbers of a `10c_policy_gradient` record
+    "One row per run checkpoint, imagination variant and batch size: between-batch cosines per source, cosines of the means against the simulator."
+    rows = []
+    for r in numbers['runs']:
+        fixed, by = {}, {}  # the sources that do not depend on the imagination (simulator, conditioned) are stored once per batch size
+        for x in r['rows']:
+            key = x['source'].split(' vs ')[0] + ('_vs' if ' vs ' in x['source'] else '')
+            val = x['cos_of_means'] if ' vs ' in x['source'] else x['cos_mean']
+            if key.split('_vs')[0] in ('imagined', 'resampled'):
+                by.setdefault((x['variant'], x['batch']), {})[key] = val
+            else: fixed.setdefault(x['batch'], {})[key] = val
+        for (v, b), d in by.items():
+            rows.append(dict(run=f"{r['run_mode']} s{r['seed']}", step=r['env_step'], eval_return=r.get('last_eval_return'),
+                             mode=v, batch=b, **fixed.get(b, {}), **d))
+    return rows
+
+@register_view('10c_policy_gradient')
+def gradient_view(rec:dict): # a `10c_policy_gradient` record
+    "Per run checkpoint, mode and batch size: the A2C gradient's agreement between batches and with the simulator, with the findings."
+    n = rec['numbers']; rows = sorted(gradient_rows(n), key=lambda g: (g['run'], g['step']))  # stable: variants keep their order
+    f3 = lambda v: '-' if v is None else f"{v:+.2f}"
+    f1 = lambda v: '-' if v is None else f"{v:.0f}"
+    cols = [('run', 'run', str), ('step', 'env step', str), ('eval_return', 'eval return there', f1), ('mode', 'imagined with', str),
+            ('batch', 'batch', str)] + [(s, f'{s}: between batches', f3) for s in ('imagined', 'resampled', 'conditioned', 'simulator')] + \
+           [(f'{s}_vs', f'{s} vs simulator (means)', f3) for s in ('imagined', 'resampled', 'conditioned')]
+    txt = (f"{rec['envs'][0]}: per batch size {n['pairs']} pairs of independent batches from buffer start windows; every source "
+           f"of a pair shares its start windows (sources: {', '.join(n.get('sources', []))}); the run's own critic, A2C loss and delta.")
+    ok = lambda fn, g: None if any(g.get(k) is None for k in ('simulator', 'imagined_vs', 'conditioned_vs')) else bool(fn(g))
+    ckpt = lambda g: f"{g['run']} @ {g['step']}" + (f" B={g['batch']}" if len(n.get('batches', [])) > 1 else '')
+    frows = []
+    for k, (name, rule, fn) in enumerate(GRADIENT_FINDINGS):
+        if k == 1:  # depends on the imagination: counted per variant, over the checkpoints
+            per = {}
+            for g in rows: per.setdefault(g['mode'], []).append(g)
+            ours = '; '.join(f"{v}: {sum(ok(fn, g) is True for g in gs)} of {len(gs)}" + (f" ({', '.join(ckpt(g) for g in gs if ok(fn, g))})" if any(ok(fn, g) for g in gs) else '')
+                             for v, gs in per.items())
+            held = f"{sum(ok(fn, g) is True for g in rows)} of {len(rows)} checkpoint-variants"
+        else:  # the same for every variant: once per checkpoint
+            once = list({ckpt(g): g for g in rows}.values())
+            ours = ', '.join(f"{ckpt(g)}: {yes_no(ok(fn, g))}" for g in once)
+            held = f"{sum(ok(fn, g) is True for g in once)} of {len(once)} checkpoints"
+        frows.append(dict(finding=name, rule=rule, ours=ours, reproduced=held))
+    ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per row', str), ('reproduced', 'holds in', str)])
+    return [('The A2C actor gradient: cosines between batches and against the simulator', txt + '\n\n' + md_table(rows, cols)),
             ('Findings computed from this record', ftab)]
