@@ -398,11 +398,11 @@ def imagination_view(rec:dict): # a `10a_imagination_check` record
             ('Findings computed from this record', ftab)]
 
 # %% ../nbs/06e_views.ipynb #d2f912e0
-GRADIENT_FINDINGS = (
+GRADIENT_FINDINGS = (  # the second and third are judged only where the first holds (a noisy reference decides nothing)
     ("the simulator's gradient is well determined", "simulator: between-batch cosine >= 0.5", lambda g: g['simulator'] >= 0.5),
-    ("imagined batches point where the simulator's do", "imagined vs simulator: cosine of the mean gradients >= 0.5",
+    ("imagined batches point where the simulator's do", "imagined vs simulator: cosine of the mean gradients >= 0.5, where the simulator's is well determined",
      lambda g: g['imagined_vs'] >= 0.5),
-    ("the model given on-policy actions does", "conditioned vs simulator: cosine of the mean gradients >= 0.5",
+    ("the model given on-policy actions does", "conditioned vs simulator: cosine of the mean gradients >= 0.5, where the simulator's is well determined",
      lambda g: g['conditioned_vs'] >= 0.5))
 
 def gradient_rows(numbers:dict): # the numbers of a `10c_policy_gradient` record
@@ -432,20 +432,23 @@ def gradient_view(rec:dict): # a `10c_policy_gradient` record
            [(f'{s}_vs', f'{s} vs simulator (means)', f3) for s in ('imagined', 'resampled', 'conditioned')]
     txt = (f"{rec['envs'][0]}: per batch size {n['pairs']} pairs of independent batches from buffer start windows; every source "
            f"of a pair shares its start windows (sources: {', '.join(n.get('sources', []))}); the run's own critic, A2C loss and delta.")
-    ok = lambda fn, g: None if any(g.get(k) is None for k in ('simulator', 'imagined_vs', 'conditioned_vs')) else bool(fn(g))
+    def ok(fn, g): # None: not decided (a value is missing, or the reference is too noisy for a finding that compares with it)
+        if any(g.get(k) is None for k in ('simulator', 'imagined_vs', 'conditioned_vs')): return None
+        if fn is not GRADIENT_FINDINGS[0][2] and not GRADIENT_FINDINGS[0][2](g): return None
+        return bool(fn(g))
     ckpt = lambda g: f"{g['run']} @ {g['step']}" + (f" B={g['batch']}" if len(n.get('batches', [])) > 1 else '')
     frows = []
     for k, (name, rule, fn) in enumerate(GRADIENT_FINDINGS):
         if k == 1:  # depends on the imagination: counted per variant, over the checkpoints
             per = {}
             for g in rows: per.setdefault(g['mode'], []).append(g)
-            ours = '; '.join(f"{v}: {sum(ok(fn, g) is True for g in gs)} of {len(gs)}" + (f" ({', '.join(ckpt(g) for g in gs if ok(fn, g))})" if any(ok(fn, g) for g in gs) else '')
-                             for v, gs in per.items())
-            held = f"{sum(ok(fn, g) is True for g in rows)} of {len(rows)} checkpoint-variants"
+            ours = '; '.join(f"{v}: {sum(ok(fn, g) is True for g in gs)} of {sum(ok(fn, g) is not None for g in gs)}" +
+                             (f" ({', '.join(ckpt(g) for g in gs if ok(fn, g))})" if any(ok(fn, g) for g in gs) else '') for v, gs in per.items())
+            held = f"{sum(ok(fn, g) is True for g in rows)} of {sum(ok(fn, g) is not None for g in rows)} checkpoint-variants"
         else:  # the same for every variant: once per checkpoint
             once = list({ckpt(g): g for g in rows}.values())
             ours = ', '.join(f"{ckpt(g)}: {yes_no(ok(fn, g))}" for g in once)
-            held = f"{sum(ok(fn, g) is True for g in once)} of {len(once)} checkpoints"
+            held = f"{sum(ok(fn, g) is True for g in once)} of {sum(ok(fn, g) is not None for g in once)} checkpoints"
         frows.append(dict(finding=name, rule=rule, ours=ours, reproduced=held))
     ftab = md_table(frows, [('finding', 'finding', str), ('rule', 'rule', str), ('ours', 'per row', str), ('reproduced', 'holds in', str)])
     return [('The A2C actor gradient: cosines between batches and against the simulator', txt + '\n\n' + md_table(rows, cols)),
