@@ -547,7 +547,7 @@ def sim_batch(trainer, # a restored `polygrad.train.Trainer` (a MuJoCo env)
               seed:int): # seeds the policy's action samples
     "On-policy trajectories of the run's policy in the simulator from the windows' true start states, shaped like an imagined batch."
     env, buf, h = trainer.eval_env, trainer.buffer, trainer.cfg.horizon
-    gen = torch.Generator().manual_seed(int(seed))
+    gen, dev = torch.Generator().manual_seed(int(seed)), next(trainer.actor.parameters()).device  # CPU noise: the same samples on any device
     B, o, A = len(windows['idx']), buf.dims['obs_dim'], buf.dims['act_dim']
     obs, act, rew, term = np.zeros((B, h, o)), np.zeros((B, h, A)), np.zeros((B, h)), np.zeros((B, h))
     for b, i in enumerate(windows['idx']):
@@ -556,14 +556,13 @@ def sim_batch(trainer, # a restored `polygrad.train.Trainer` (a MuJoCo env)
         for k in range(h):  # padded as `rollout_in_sim` pads: after a termination the last state repeats, term = 1
             obs[b, k] = s
             with torch.no_grad():
-                mu, std = trainer.actor.mean_std(torch.as_tensor(s, dtype=torch.float32)[None])
-                a = (mu + std * torch.randn(mu.shape, generator=gen))[0].numpy()
+                mu, std = trainer.actor.mean_std(torch.as_tensor(s, dtype=torch.float32, device=dev)[None])
+                a = (mu + std * torch.randn(mu.shape, generator=gen).to(dev))[0].cpu().numpy()
             act[b, k] = a
             if done: term[b, k] = 1.; continue
             nxt, r, te, _, _ = env.step(a.astype(np.float32))
             rew[b, k], term[b, k], done = r, float(te), bool(te)
             if not done: s = np.asarray(nxt, np.float64)
-    dev = next(trainer.actor.parameters()).device
     return SimpleNamespace(**{k: torch.as_tensor(v, dtype=torch.float32, device=dev) for k, v in dict(obs=obs, act=act, rew=rew, term=term).items()})
 
 def conditioned_batch(trainer, # a restored `polygrad.train.Trainer`
