@@ -90,6 +90,7 @@ class ImaginationSettings:
     sampler_mode:str = 'guided' # 'guided' or an ablation of section 5.4
     delta_init:float = 0.005 # initial action update scale
     delta_eta:float = 3e-3 # learning rate of log delta
+    delta_target:float = 1. # Eq. 10's target act_std (1 in the paper: on-policy); above 1 the tuner settles on a smaller delta
 
 # %% ../nbs/06_train.ipynb #2ba65f23
 @dataclass
@@ -199,7 +200,7 @@ def validate(cfg:Config):
     positive = ['total_env_steps', 'nonfinite_patience', 'train_every', 'denoiser_updates', 'eval_every', 'eval_episodes', 'ckpt_every', 'log_every',
                 'horizon', 'depth', 'embed_dim', 'n_layers', 'n_heads', 'n_diffusion', 'denoiser_batch', 'ema_every',
                 'imag_batch', 'actor_hidden', 'actor_layers', 'denoiser_lr', 'delta_init', 'actor_lr', 'critic_lr',
-                'target_dlogpi', 'tau', 'grad_clip', 'init_std']
+                'target_dlogpi', 'tau', 'grad_clip', 'init_std', 'delta_target']
     for k in positive:
         if not getattr(cfg, k) > 0: raise ValueError(f"Setting {k!r} must be positive, got {getattr(cfg, k)!r}.")
     for k in ('prefill_steps', 'rl_start', 'ema_start', 'min_std', 'delta_eta', 'entropy_coef'):
@@ -495,7 +496,7 @@ class Trainer:
         self.agent = A2C(self.actor, self.critic, actor_lr=cfg.actor_lr, critic_lr=cfg.critic_lr, gamma=cfg.gamma,
                          lam=cfg.gae_lambda, entropy_coef=cfg.entropy_coef, target_ema=cfg.target_ema,
                          grad_clip=cfg.grad_clip, target_dlogpi=cfg.target_dlogpi)
-        self.delta = DeltaTuner(init=cfg.delta_init, eta=cfg.delta_eta)
+        self.delta = DeltaTuner(init=cfg.delta_init, eta=cfg.delta_eta, target=cfg.delta_target)
         self.step, self.n_evals, self.ep_return, self.ep_len = 0, 0, 0., 0
         self.counts = dict(nonfinite_imagination=0, nonfinite_a2c=0, nonfinite_denoiser=0, a2c_updates=0, denoiser_updates=0, restores=0)
         self.streaks = dict(denoiser=0, imagination=0, a2c=0)  # non-finite updates of each kind in a row
