@@ -18,7 +18,7 @@ from scipy import stats
 from .data import EpisodeBuffer, set_sim_state
 from .schedule import DiffusionSchedule
 from .denoiser import make_denoiser, TrajectoryDiffusion, DenoiserTrainer, rollout_in_sim
-from .sampler import guided_sample
+from .sampler import guided_sample, sample_given_actions
 from .delta import DeltaTuner, tune_delta, ks_distance
 from .a2c import Actor
 from .baselines import ProbabilisticEnsemble, ARTransformer, ARDiffusion
@@ -27,11 +27,11 @@ from .train import load_trainer, checkpoint_files
 # %% auto #0
 __all__ = ['SCALES', 'WORLD_MODELS', 'POLYGRAD', 'GRAD_SOURCES', 'scale_settings', 'check_run_dir', 'RunArtefacts', 'load_run',
            'replay_errors', 'default_tau', 'make_world_model', 'FittedModel', 'copy_state', 'train_selected',
-           'fit_world_model', 'prediction_errors', 'conditioned_states', 'conditioned_traj', 'error_summary',
-           'tune_to_target', 'evaluate_world_model', 'guidance_gap', 'plot_errors', 'plot_action_sweep',
-           'plot_tuning_traces', 'plot_compute_time', 'compare_with_sim', 'discounted_returns', 'critic_check',
-           'imagination_check', 'sim_batch', 'conditioned_batch', 'parse_variant', 'variant_name', 'source_batches',
-           'actor_gradient', 'policy_gradient', 'gradient_agreement']
+           'fit_world_model', 'prediction_errors', 'conditioned_states', 'error_summary', 'tune_to_target',
+           'evaluate_world_model', 'guidance_gap', 'plot_errors', 'plot_action_sweep', 'plot_tuning_traces',
+           'plot_compute_time', 'compare_with_sim', 'discounted_returns', 'critic_check', 'imagination_check',
+           'sim_batch', 'conditioned_batch', 'parse_variant', 'variant_name', 'source_batches', 'actor_gradient',
+           'policy_gradient', 'gradient_agreement']
 
 # %% ../nbs/06f_experiments.ipynb #9c7153a2
 SCALES = {
@@ -285,15 +285,7 @@ def conditioned_states(model:TrajectoryDiffusion, # a PolyGRAD world model
                        normaliser, s0, act, # its normaliser, raw start states (B, obs) and raw actions (B, h, act)
                        seed:int=0): # seeds the sampling
     "Raw states (B, h, obs) the denoiser predicts given fixed actions (`TrajectoryDiffusion.sample`, no guidance), s0 inpainted."
-    return conditioned_traj(model, normaliser, s0, act, seed)[..., :model.obs_dim]
-
-def conditioned_traj(model:TrajectoryDiffusion, normaliser, s0, act, seed:int=0): # as `conditioned_states`
-    "Raw trajectories (B, h, obs + 2: states, reward, termination) the denoiser predicts given fixed actions, s0 inpainted."
-    dev = next(model.parameters()).device
-    s0n, an = (normaliser.norm(torch.as_tensor(x, dtype=torch.float32, device=dev), k) for x, k in ((s0, 'obs'), (act, 'act')))
-    with torch.no_grad(): x0 = model.sample(s0n, an, generator=torch.Generator(dev).manual_seed(seed))
-    traj = normaliser.unnorm_traj(x0); traj[:, 0, :model.obs_dim] = torch.as_tensor(s0, dtype=torch.float32, device=dev)
-    return traj
+    return sample_given_actions(model, normaliser, s0, act, seed=seed).obs
 
 def _given_actions_errors(model, buf, normaliser, env, idx, horizon, seed):
     "The model conditioned on the dataset's actions `buf.windows(idx, h)['act']` (PolyGRAD: `TrajectoryDiffusion.sample`), replayed; alive ends with the episode."
@@ -572,9 +564,8 @@ def sim_batch(trainer, # a restored `polygrad.train.Trainer` (a MuJoCo env)
 def conditioned_batch(trainer, # a restored `polygrad.train.Trainer`
                       batch): # anything with raw obs (B, h, o) (only the start states are used) and actions (B, h, a)
     "The world model's states, rewards and terminations given a batch's start states and actions (`TrajectoryDiffusion.sample`, no guidance)."
-    o = batch.obs.shape[-1]
-    traj = conditioned_traj(trainer.wm.ema, trainer.normaliser, batch.obs[:, 0], batch.act)
-    return SimpleNamespace(obs=traj[..., :o], act=batch.act, rew=traj[..., o], term=(traj[..., o + 1] > 0.5).float())
+    im = sample_given_actions(trainer.wm.ema, trainer.normaliser, batch.obs[:, 0], batch.act, seed=0)
+    return SimpleNamespace(obs=im.obs, act=batch.act, rew=im.rew, term=im.term)
 
 GRAD_SOURCES = dict(  # where the batch of `policy_gradient` comes from
     imagined="the run's imagination (`Trainer.imagine`: guided actions and states in one pass)",

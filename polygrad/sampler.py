@@ -18,7 +18,7 @@ from .denoiser import check_compile, compiled
 __all__ = ['PAPER_MODES', 'MODES', 'MODE_STEPS', 'Policy', 'gaussian_params', 'policy_mean_std', 'policy_score', 'GaussianPolicy',
            'LinearGaussianPolicy', 'LinearSystem', 'Imagined', 'ks_normal', 'StepContext', 'step_guided',
            'step_random_actions', 'step_policy_sampling', 'step_state_update', 'step_noisy_state_cond',
-           'step_noisy_state_cond_xt', 'guided_sample', 'chain_act_std', 'langevin_delta']
+           'step_noisy_state_cond_xt', 'guided_sample', 'sample_given_actions', 'chain_act_std', 'langevin_delta']
 
 # %% ../nbs/03_sampler.ipynb #42a9c991
 @runtime_checkable
@@ -470,6 +470,25 @@ def guided_sample(diffusion, # a `TrajectoryDiffusion` (or anything with its att
     diag = _fetch(diag)
     diag['time_s'] = time.perf_counter() - start
     return Imagined(obs.clone(), a_raw.clone(), rew.clone(), term.clone(), diag)
+
+# %% ../nbs/03_sampler.ipynb #55bb0e1b
+def sample_given_actions(diffusion, # a `TrajectoryDiffusion` (or anything with its `sample`, `obs_dim`)
+                         normaliser, # the normaliser the denoiser learned with
+                         s0, # raw start states (B, obs_dim)
+                         act, # raw actions (B, h, act_dim): kept as they are
+                         generator:torch.Generator|None=None, # RNG on the diffusion's device
+                         seed:int|None=None) -> Imagined: # seeds a fresh generator when `generator` is None
+    "States, rewards and terminations the denoiser samples given fixed raw actions (Eq. 1, no guidance), s0 inpainted, in raw units."
+    dev, o = _device_of(diffusion), diffusion.obs_dim
+    s0 = torch.as_tensor(s0, dtype=torch.float32, device=dev); act = torch.as_tensor(act, dtype=torch.float32, device=dev)
+    if s0.ndim != 2 or act.ndim != 3 or len(s0) != len(act):
+        raise ValueError(f"Need start states (B, obs_dim) and actions (B, h, act_dim) of one batch, got {tuple(s0.shape)} and {tuple(act.shape)}.")
+    gen = generator if generator is not None else (torch.Generator(dev).manual_seed(seed) if seed is not None else None)
+    t0 = time.perf_counter()
+    with torch.no_grad(): x0 = diffusion.sample(normaliser.norm(s0, 'obs'), normaliser.norm(act, 'act'), generator=gen)
+    traj = normaliser.unnorm_traj(x0)
+    obs = traj[..., :o].clone(); obs[:, 0] = s0
+    return Imagined(obs, act, traj[..., o], (traj[..., o + 1] > 0.5).float(), dict(mode='given_actions', time_s=time.perf_counter() - t0))
 
 # %% ../nbs/03_sampler.ipynb #164baaeb
 def _pos_dims(v, name):

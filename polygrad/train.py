@@ -17,7 +17,7 @@ from .data import (make_env, check_env_id, env_dims, EpisodeBuffer, Normaliser, 
                            get_sim_state)
 from .schedule import DiffusionSchedule
 from .denoiser import make_denoiser, TrajectoryDiffusion, DenoiserTrainer, COMPILE_MODES
-from .sampler import guided_sample, MODES as SAMPLER_MODES
+from .sampler import guided_sample, sample_given_actions, MODES as SAMPLER_MODES
 from .delta import DeltaTuner
 from .a2c import Actor, Critic, A2C
 from torch.distributions import Distribution
@@ -91,6 +91,7 @@ class ImaginationSettings:
     delta_init:float = 0.005 # initial action update scale
     delta_eta:float = 3e-3 # learning rate of log delta
     delta_target:float = 1. # Eq. 10's target act_std (1 in the paper: on-policy); above 1 the tuner settles on a smaller delta
+    resample_states:bool = False # not in the paper: A2C trains on states, rewards and terminations sampled again given the guided actions
 
 # %% ../nbs/06_train.ipynb #2ba65f23
 @dataclass
@@ -563,9 +564,15 @@ def imagine(self:Trainer, batch:int|None=None, # trajectories; None: `imag_batch
     "A batch of imagined trajectories from buffer start states with the current policy and delta."
     w = self.buffer.sample(batch or self.cfg.imag_batch, self.cfg.horizon, self.rng) if windows is None else windows
     s0 = torch.as_tensor(w['obs'][:, 0], device=self.device)
-    return guided_sample(self.wm.ema, self.actor, s0, self.normaliser, self.delta.delta,
-                         mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
-                         compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
+    if self.cfg.resample_states and kw.get('generator') is None and kw.get('seed') is not None:  # one stream for both passes
+        kw['generator'] = torch.Generator(self.device).manual_seed(int(kw.pop('seed')))
+    im = guided_sample(self.wm.ema, self.actor, s0, self.normaliser, self.delta.delta,
+                       mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
+                       compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
+    if not self.cfg.resample_states: return im
+    re = sample_given_actions(self.wm.ema, self.normaliser, s0, im.act, generator=kw.get('generator'))
+    re.diag = {**im.diag, 'time_s': im.diag.get('time_s', 0.) + re.diag['time_s'], 'term_frac': float(re.term.mean())}  # act_std: the guided pass's
+    return re
 
 # %% ../nbs/06_train.ipynb #11e7dcad
 @patch
