@@ -675,5 +675,7 @@ def gradient_agreement(run_dir, # a directory written by `polygrad.train.train` 
         for n, v in enumerate(vs):  # the fixed sources' rows once (with the first variant), the imagined ones per variant
             g = grads[v] if n == 0 else {src: x for src, x in grads[v].items() if src in im_src or src == ref}
             rows += [r for r in _agreement_rows(g, ref, B, pairs, variant_name(*v)) if n == 0 or r['source'] != ref]
+    from polygrad.results import setting_changes  # the settings the run changed against its preset (a probe of 10b, say)
+    changes = setting_changes([dict(label='run', runs=[dict(config=cfg)])])['run']
     return dict(run_dir=str(run_dir), env_id=run.env_id, seed=int(tr.cfg.seed), env_step=run.step,
-                run_mode=own, variants=[variant_name(*v) for v in vs], rows=rows)
+                run_mode=own, changes=changes, variants=[variant_name(*v) for v in vs], rows=rows)

@@ -471,7 +471,7 @@ def guided_sample(diffusion, # a `TrajectoryDiffusion` (or anything with its att
     diag['time_s'] = time.perf_counter() - start
     return Imagined(obs.clone(), a_raw.clone(), rew.clone(), term.clone(), diag)
 
-# %% ../nbs/03_sampler.ipynb #55bb0e1b
+# %% ../nbs/03_sampler.ipynb #c4eedd77
 def sample_given_actions(diffusion, # a `TrajectoryDiffusion` (or anything with its `sample`, `obs_dim`)
                          normaliser, # the normaliser the denoiser learned with
                          s0, # raw start states (B, obs_dim)
