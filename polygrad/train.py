@@ -570,9 +570,9 @@ def imagine(self:Trainer, batch:int|None=None, # trajectories; None: `imag_batch
                        mode=kw.pop('mode', self.cfg.sampler_mode), bf16=self.cfg.bf16,
                        compile=kw.pop('compile', self.compile), int8=kw.pop('int8', self.cfg.int8), **kw)
     if not self.cfg.resample_states: return im
-    re = sample_given_actions(self.wm.ema, self.normaliser, s0, im.act, generator=kw.get('generator'))
-    re.diag = {**im.diag, 'time_s': im.diag.get('time_s', 0.) + re.diag['time_s'], 'term_frac': float(re.term.mean())}  # act_std: the guided pass's
-    return re
+    again = sample_given_actions(self.wm.ema, self.normaliser, s0, im.act, generator=kw.get('generator'))
+    again.diag = {**im.diag, 'time_s': im.diag.get('time_s', 0.) + again.diag['time_s'], 'term_frac': float(again.term.mean())}  # act_std: the guided pass's
+    return again
 
 # %% ../nbs/06_train.ipynb #11e7dcad
 @patch
