@@ -416,8 +416,8 @@ def gradient_rows(numbers:dict): # the numbers of a `10c_policy_gradient` record
             if key.split('_vs')[0] in ('imagined', 'resampled'):
                 by.setdefault((x['variant'], x['batch']), {})[key] = val
             else: fixed.setdefault(x['batch'], {})[key] = val
+        ch = ', '.join(f"{k}={x}" for k, x in sorted((r.get('changes') or {}).items()) if k != 'sampler_mode')
         for (v, b), d in by.items():
-            ch = ', '.join(f"{k}={x}" for k, x in sorted((r.get('changes') or {}).items()) if k != 'sampler_mode')
             rows.append(dict(run=f"{r['run_mode']}{f' [{ch}]' if ch else ''} s{r['seed']}", step=r['env_step'], eval_return=r.get('last_eval_return'),
                              mode=v, batch=b, **fixed.get(b, {}), **d))
     return rows
