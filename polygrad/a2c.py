@@ -13,6 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 from fastcore.basics import patch
+from .utils import adam_kernel
 
 # %% auto #0
 __all__ = ['mlp', 'mlp_forward', 'gauss_log_prob', 'gauss_entropy', 'Actor', 'Critic', 'GAEResult', 'gae', 'Prepared', 'A2C']
@@ -224,7 +225,8 @@ class A2C:
                  target_dlogpi:float|None=0.01, # target mean |log pi_old - log pi_new| (None: no linesearch)
                  tol:float=0.2, # relative tolerance around target_dlogpi
                  lr_scale:float=0.8, # lr factor when the update is too big (1/lr_scale when too small)
-                 max_tries:int=50): # most actor steps tried in one update
+                 max_tries:int=50, # most actor steps tried in one update
+                 fused:bool=False): # fused Adam kernels (faster; equal to the default foreach Adam up to rounding)
         checks = [(actor_lr > 0, f"actor_lr must be positive, got {actor_lr}"),
                   (critic_lr > 0, f"critic_lr must be positive, got {critic_lr}"),
                   (0 <= gamma <= 1, f"gamma must lie in [0, 1], got {gamma}"),
@@ -249,8 +251,9 @@ class A2C:
         self.target_ema, self.grad_clip = target_ema, grad_clip
         self.target_dlogpi, self.tol, self.lr_scale, self.max_tries = target_dlogpi, tol, lr_scale, int(max_tries)
         # foreach: one kernel launch per step for all parameters; the same values as the per-parameter loop
-        self.actor_opt = torch.optim.Adam(actor.parameters(), lr=actor_lr, foreach=True)
-        self.critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, foreach=True)
+        self.fused = bool(fused)
+        self.actor_opt = torch.optim.Adam(actor.parameters(), lr=actor_lr, **adam_kernel(self.fused))
+        self.critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, **adam_kernel(self.fused))
         self.n_updates = 0
 
     def __repr__(self):
@@ -430,6 +433,6 @@ def load_state_dict(self:A2C, sd:dict): # from `state_dict()`
     self.actor.load_state_dict(sd["actor"]); self.critic.load_state_dict(sd["critic"])
     self.critic_target.load_state_dict(sd["critic_target"])
     self.actor_opt.load_state_dict(sd["actor_opt"]); self.critic_opt.load_state_dict(sd["critic_opt"])
-    for g in self.actor_opt.param_groups + self.critic_opt.param_groups: g["foreach"] = True  # older checkpoints say None
+    for g in self.actor_opt.param_groups + self.critic_opt.param_groups: g.update(adam_kernel(self.fused))  # this A2C's kernel, whatever the checkpoint says
     self.actor_lr, self.n_updates = float(sd["actor_lr"]), int(sd["n_updates"])
     self._set_actor_lr(self.actor_lr)

@@ -101,7 +101,7 @@ BENCH_TABLES = dict(  # record key -> (title, columns) of the tables that `bench
         ('imagination', 'imagination', '.0%'), ('a2c', 'A2C', '.0%'), ('floor_fp32', 'fp32 GEMM floor (ms / round)', '.1f'),
         ('floor_bf16', 'bf16 GEMM floor (ms / round)', '.1f')]),
     loop_cmp=('The loop, new against old (same run, interleaved)', [
-        ('preset', 'preset', str), ('old', 'old env steps / s', '.1f'), ('new', 'new env steps / s', '.1f'),
+        ('preset', 'preset', str), ('variant', 'new tree', str), ('old', 'old env steps / s', '.1f'), ('new', 'new env steps / s', '.1f'),
         ('ratio', 'new / old (median of pairs)', '.2f'), ('lo', 'min', '.2f'), ('hi', 'max', '.2f'),
         ('ratio_cpu', 'CPU time old / new', '.2f'), ('same', 'same learning', str)]),
 )
@@ -145,9 +145,14 @@ def speed_summary(rec:dict): # a `13_benchmarks` record
         lr = [r for r in n['loop'] if r['preset'] == p]
         f = next(r for r in lr if r['variant'] == 'fp32'); b = max(lr, key=lambda r: r['rate'])
         out.append(f"The loop, `{p}` preset: float32 {f['rate']:.3g} env steps / s, `{b['variant']}` {b['rate']:.3g} ({b['speedup']:.2f}x).")
+    fast = ', '.join(f'`{k}`' for k in (rec['settings'].get('loop_cmp') or {}).get('fast') or {})
     for r in n.get('loop_cmp') or []:
-        out.append(f"Float32 loop against the loop before the speed work (`{r['preset']}`, same run): {r['ratio']:.2f}x "
-                   f"(pairs {r['lo']:.2f}-{r['hi']:.2f}), {'the same' if r['same'] else 'not the same'} learning with equal seeds.")
+        if r.get('variant', 'new') == 'new':
+            out.append(f"Float32 loop against the loop before the speed work (`{r['preset']}`, same run): {r['ratio']:.2f}x "
+                       f"(pairs {r['lo']:.2f}-{r['hi']:.2f}), {'the same' if r['same'] else 'not the same'} learning with equal seeds.")
+        else:
+            out.append(f"With the speed settings ({fast or r['variant']}), against the same old loop (`{r['preset']}`): {r['ratio']:.2f}x "
+                       f"(pairs {r['lo']:.2f}-{r['hi']:.2f}; other arithmetic, so equal seeds draw other curves).")
     return [('Speed', ' '.join(out))]
 
 def register_views():
@@ -199,7 +204,7 @@ _LOOP_CHILD = r"""
 import json, os, sys, tempfile, time
 import torch
 from polygrad.train import train, read_metrics
-env, preset, steps, threads, seed, over = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6])
+env, preset, steps, threads, seed, over, warm = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]), int(sys.argv[7])
 torch.set_num_threads(threads)
 with tempfile.TemporaryDirectory() as d:
     w0, c0 = time.perf_counter(), time.process_time()
@@ -209,10 +214,12 @@ with tempfile.TemporaryDirectory() as d:
     rows = read_metrics(run)
     cfg = json.load(open(os.path.join(run, 'config.json')))
 start = cfg['prefill_steps'] + cfg['rl_start']
-n, t, last = 0, 0., 0
+n, t, last, k = 0, 0., 0, 0
 for r in rows:
     if 'time/env_steps_per_s' in r:
-        if last >= start and r['time/env_steps_per_s'] > 0: n += r['env_step'] - last; t += (r['env_step'] - last) / r['time/env_steps_per_s']
+        if last >= start and r['time/env_steps_per_s'] > 0:
+            if k >= warm: n += r['env_step'] - last; t += (r['env_step'] - last) / r['time/env_steps_per_s']
+            k += 1  # steady-state windows after the first `warm` ones (compilation, caches)
         last = r['env_step']
 train_rows = [r for r in rows if 'time/env_steps_per_s' in r]  # the last training-metric line
 final = {k: v for k, v in train_rows[-1].items() if isinstance(v, (int, float))} if train_rows else {}
@@ -247,10 +254,11 @@ def loop_speed(trees:dict, # name -> directory that holds a `polygrad` package (
                threads:int=1, # torch threads of each run
                seed:int=0, # seed of every run (equal seeds: equal learning if the trees compute the same)
                overrides:dict|None=None, # Config fields for every run (or name -> dict, per tree)
+               warm:int=0, # logging windows after the prefill and `rl_start` left out of the steady-state rate (compilation)
                timeout:float=3600.): # seconds per run
     "Env steps per second of `polygrad.train.train` for each source tree, one process per run, in interleaved rounds."
     if not trees: raise ValueError("loop_speed: give at least one source tree.")
-    if rounds < 1: raise ValueError(f"loop_speed: rounds must be >= 1, got {rounds}.")
+    if rounds < 1 or warm < 0: raise ValueError(f"loop_speed: rounds must be >= 1 and warm >= 0, got {rounds} and {warm}.")
     names = list(trees)
     over = overrides or {}
     per = {k: dict(over.get(k) or {}) for k in names} if over and set(over) <= set(names) else {k: dict(over) for k in names}
@@ -261,7 +269,7 @@ def loop_speed(trees:dict, # name -> directory that holds a `polygrad` package (
             root = package_root() if trees[k] is None else str(trees[k])  # explicit: an installed copy elsewhere must not answer
             envv['PYTHONPATH'] = os.pathsep.join([root, *filter(None, [os.environ.get('PYTHONPATH')])])
             p = subprocess.run([sys.executable, '-c', _LOOP_CHILD, env, preset, json.dumps(steps), str(threads), str(seed),
-                                json.dumps(per[k])], capture_output=True, text=True, timeout=timeout, env=envv, cwd=tempfile.gettempdir())
+                                json.dumps(per[k]), str(int(warm))], capture_output=True, text=True, timeout=timeout, env=envv, cwd=tempfile.gettempdir())
             line = next((l for l in p.stdout.splitlines() if l.startswith('LOOP_RESULT ')), None)
             if p.returncode or line is None:
                 raise RuntimeError(f"loop_speed: the run of {k!r} failed (exit {p.returncode}): {p.stderr.strip()[-2000:]}")
@@ -290,7 +298,7 @@ def loop_rows(results:dict, # preset -> `loop_speed` result
     rows = []
     for p, res in results.items():
         rat = paired_ratios(res, new, old)
-        rows.append(dict(preset=p, new=median(res[new]['loop_steps_per_s']), old=median(res[old]['loop_steps_per_s']),
+        rows.append(dict(preset=p, variant=new, new=median(res[new]['loop_steps_per_s']), old=median(res[old]['loop_steps_per_s']),
                          ratio=median(rat), lo=min(rat), hi=max(rat),
                          ratio_cpu=median([b / a for a, b in zip(res[new]['cpu'], res[old]['cpu'])]),
                          same=all(_same_learning(a, b, ignore) for a, b in zip(res[new]['runs'], res[old]['runs']))))

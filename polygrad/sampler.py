@@ -383,11 +383,17 @@ def _step_context(diffusion, policy, normaliser, s0, h, mode, delta, gen, clip_s
     return ctx, needs_grad
 
 # %% ../nbs/03_sampler.ipynb #6669f474
-def _finish(ctx:StepContext, policy, normaliser, x, x_t, a, s0, mode, clip_std, diag):
-    "The returned batch in raw units (the final clamp: every mode but no_clip) and its diagnostics, as tensors."
-    o, A = s0.shape[-1], ctx.a_loc.shape[-1]
+def _raw_batch(normaliser, x, s0):
+    "Normalised trajectories (B, h, obs_dim + 2) in raw units as (obs with s0 restored, rewards, terminations in {0, 1})."
+    o = s0.shape[-1]
     traj = normaliser.unnorm_traj(x)
     obs = traj[..., :o].clone(); obs[:, 0] = s0
+    return obs, traj[..., o], (traj[..., o + 1] > 0.5).float()
+
+def _finish(ctx:StepContext, policy, normaliser, x, x_t, a, s0, mode, clip_std, diag):
+    "The returned batch in raw units (the final clamp: every mode but no_clip) and its diagnostics, as tensors."
+    A = ctx.a_loc.shape[-1]
+    obs, rew, term = _raw_batch(normaliser, x, s0)
     a_raw = a * ctx.a_sc + ctx.a_loc
     clip_final, ms_obs = torch.zeros((), device=s0.device), None
     if clip_std is not None and mode != 'no_clip':
@@ -403,7 +409,6 @@ def _finish(ctx:StepContext, policy, normaliser, x, x_t, a, s0, mode, clip_std, 
         diag.update(act_std=zs.std(0).mean(), act_mean=zs.mean(), act_abs_max=zs.abs().max(), act_ks=ks_normal(z),
                     act_mean_t_absmax=m_t.abs().max(), act_std_t_maxdev=(s_t - 1).abs().max(), act_mean_t=m_t, act_std_t=s_t)
     except ValueError: pass
-    rew, term = traj[..., o], (traj[..., o + 1] > 0.5).float()
     diag['term_frac'] = term.mean()
     return obs, a_raw, rew, term
 
@@ -479,16 +484,15 @@ def sample_given_actions(diffusion, # a `TrajectoryDiffusion` (or anything with 
                          generator:torch.Generator|None=None, # RNG on the diffusion's device
                          seed:int|None=None) -> Imagined: # seeds a fresh generator when `generator` is None
     "States, rewards and terminations the denoiser samples given fixed raw actions (Eq. 1, no guidance), s0 inpainted, in raw units."
-    dev, o = _device_of(diffusion), diffusion.obs_dim
+    dev = _device_of(diffusion)
     s0 = torch.as_tensor(s0, dtype=torch.float32, device=dev); act = torch.as_tensor(act, dtype=torch.float32, device=dev)
     if s0.ndim != 2 or act.ndim != 3 or len(s0) != len(act):
         raise ValueError(f"Need start states (B, obs_dim) and actions (B, h, act_dim) of one batch, got {tuple(s0.shape)} and {tuple(act.shape)}.")
     gen = generator if generator is not None else (torch.Generator(dev).manual_seed(seed) if seed is not None else None)
     t0 = time.perf_counter()
     with torch.no_grad(): x0 = diffusion.sample(normaliser.norm(s0, 'obs'), normaliser.norm(act, 'act'), generator=gen)
-    traj = normaliser.unnorm_traj(x0)
-    obs = traj[..., :o].clone(); obs[:, 0] = s0
-    return Imagined(obs, act, traj[..., o], (traj[..., o + 1] > 0.5).float(), dict(mode='given_actions', time_s=time.perf_counter() - t0))
+    obs, rew, term = _raw_batch(normaliser, x0, s0)
+    return Imagined(obs, act, rew, term, dict(mode='given_actions', time_s=time.perf_counter() - t0))
 
 # %% ../nbs/03_sampler.ipynb #164baaeb
 def _pos_dims(v, name):

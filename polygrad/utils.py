@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['md_table', 'cpu_info']
+__all__ = ['md_table', 'cpu_info', 'adam_kernel']
 
 # %% ../nbs/00a_utils.ipynb #8e29d673
 def md_table(rows:list, # list of dicts
@@ -39,3 +39,8 @@ def cpu_info() -> dict:
                 mkldnn=torch.backends.mkldnn.is_available(), threads=torch.get_num_threads(),
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
                 load_avg=tuple(round(v, 2) for v in os.getloadavg()) if hasattr(os, 'getloadavg') else None)
+
+# %% ../nbs/00a_utils.ipynb #2832fba9
+def adam_kernel(fused:bool=False): # fused kernels instead of foreach
+    "The keyword arguments of `torch.optim.Adam` (and of its param groups) that choose the kernel: fused, or foreach."
+    return dict(fused=True, foreach=False) if fused else dict(fused=None, foreach=True)
