@@ -250,7 +250,7 @@ class A2C:
         self.gamma, self.lam, self.entropy_coef = gamma, lam, entropy_coef
         self.target_ema, self.grad_clip = target_ema, grad_clip
         self.target_dlogpi, self.tol, self.lr_scale, self.max_tries = target_dlogpi, tol, lr_scale, int(max_tries)
-        # foreach: one kernel launch per step for all parameters; the same values as the per-parameter loop
+        # Adam's kernel (polygrad.utils.adam_kernel): foreach, the per-parameter loop's values in one launch; or fused
         self.fused = bool(fused)
         self.actor_opt = torch.optim.Adam(actor.parameters(), lr=actor_lr, **adam_kernel(self.fused))
         self.critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, **adam_kernel(self.fused))
