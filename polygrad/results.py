@@ -530,17 +530,21 @@ register_view('11_ablations')(ablations_view)
 # %% ../nbs/06c_results.ipynb #651a28a9
 TUNING_KEYS = {'a2c/policy_std': ('policy std', '.3f'), 'a2c/dlogpi': ('update size', '.4f'), 'a2c/n_tries': ('linesearch tries', '.2f'),
                'imag/act_std': ('act_std', '.3f'), 'imag/delta': ('delta', '.4f'), 'imag/term_frac': ('imag. terminal frac.', '.3f'),
-               'imag/rew_mean': ('imag. reward / step', '.2f'), 'train/return_mean': ('training return', '.0f')}
+               'imag/rew_mean': ('imag. reward / step', '.2f'), 'train/return_mean': ('training return', '.0f'),
+               'eval/length_mean': ('eval. episode length', '.0f'), 'eval/reward_per_step': ('eval. reward / step', '.2f')}
+_DERIVED = {'eval/reward_per_step': lambda r: r['eval/return_mean'] / r['eval/length_mean']  # an evaluation's return per real step
+            if r.get('eval/length_mean') and r.get('eval/return_mean') is not None else None}
 
 def run_diagnostics(run_dir, # a PolyGRAD run directory
                     last:int=10, # logging windows averaged at the end of the run
                     keys=tuple(TUNING_KEYS)): # logged quantities
-    "Mean over the last `last` logging windows of each of `keys` (None where never logged), and the env step they end at."
+    "Mean over the last `last` rows that log each of `keys` (training windows, or evaluations for `eval/`; None where never logged), and the last env step."
     from polygrad.train import read_metrics
     rows = read_metrics(run_dir)
     out = {}
     for k in keys:
-        v = [r[k] for r in rows if k in r and r[k] is not None and math.isfinite(r[k])][-last:]
+        v = [(_DERIVED[k](r) if k in _DERIVED else r.get(k)) for r in rows]
+        v = [x for x in v if x is not None and math.isfinite(x)][-last:]
         out[k] = float(np.mean(v)) if v else None
     out['step'] = max((int(r.get('env_step', 0)) for r in rows), default=0)
     return out
@@ -569,7 +573,7 @@ def tuning_view(rec:dict):
                  for g in gs for r in g['runs'] if r.get('diagnostics')]
         if drows:
             cols = [('label', 'run', str), ('seed', 'seed', 'd'), ('step', 'at env step', ',d')] + [(k, n, f) for k, (n, f) in TUNING_KEYS.items()]
-            out.append((f"{env}: diagnostics per run (mean over its last 10 logging windows)", md_table(drows, cols)))
+            out.append((f"{env}: diagnostics per run (mean over its last 10 logging windows; `eval.` columns: over its last 10 evaluations)", md_table(drows, cols)))
         base = next((r for r in rows if r['label'] == 'polygrad'), None)  # curve_table's rows hold each group's statistics at `end`
         if base is None: continue
         st = lambda x: f"{x['mean']:.0f} +- {x['std']:.0f} ({x['n']} seed{'s' if x['n'] != 1 else ''})"
